@@ -1,0 +1,105 @@
+package cycle
+
+import (
+	"context"
+	"time"
+
+	"github.com/stashgen/stashgen/db"
+	"github.com/stashgen/stashgen/stash"
+)
+
+// Stash is what a cycle needs from the Stash client.
+type Stash interface {
+	URL() string
+	ServerTime() time.Time
+	JobQueue(ctx context.Context) ([]stash.Job, error)
+	FindJob(ctx context.Context, id string) (stash.Job, error)
+	StopJob(ctx context.Context, id string) error
+	Generate(ctx context.Context, in stash.GenerateInput) (string, error)
+	GenerateDefaults(ctx context.Context) (stash.GenerateOptions, error)
+	Scenes(ctx context.Context, q stash.SceneQuery) (stash.ScenePage, error)
+	SceneIDs(ctx context.Context, q stash.SceneQuery) (stash.ScenePage, error)
+	Markers(ctx context.Context, q stash.MarkerQuery) (stash.MarkerPage, error)
+	KnownScenes(ctx context.Context, ids []string) (map[string]bool, error)
+	Probe(ctx context.Context, r stash.Resource, url string) (stash.ProbeResult, error)
+}
+
+// Store is what a cycle needs from the database.
+type Store interface {
+	Host() string
+	SchemaVersion(ctx context.Context) (int, error)
+
+	StartRun(ctx context.Context, command, host string, pid int, version string) (int64, error)
+	FinishRun(ctx context.Context, id int64, e db.RunEnd) error
+	AbandonRun(ctx context.Context, id int64, reason string) error
+	RunningRuns(ctx context.Context, except int64) ([]db.Run, error)
+	GetRun(ctx context.Context, id int64) (db.Run, error)
+	Beat(ctx context.Context, h db.Heartbeat) error
+	LastHeartbeat(ctx context.Context) (db.Heartbeat, error)
+	TryRunLock(ctx context.Context) (*db.RunLock, bool, error)
+	Now(ctx context.Context) (time.Time, error)
+
+	ActiveJobs(ctx context.Context) ([]db.Job, error)
+	LaunchJob(ctx context.Context, runID int64, sceneIDs []int64, reason string) (int64, error)
+	SetStashJobID(ctx context.Context, id int64, stashID string) error
+	SetProgress(ctx context.Context, id int64, p float64) error
+	SetStashAddedAt(ctx context.Context, id int64, t time.Time) error
+	TransitionJob(ctx context.Context, id int64, from []db.JobStatus, to db.JobStatus, action db.Action, reason, errText string) error
+	AdoptJob(ctx context.Context, id, runID int64, reason string) error
+
+	UpsertScenes(ctx context.Context, rows []db.SceneRow) error
+	UpsertMarkers(ctx context.Context, rows []db.MarkerRow, resetScenes bool) error
+	Cursor(ctx context.Context, name string) (string, error)
+	SetCursor(ctx context.Context, name, cursor string) error
+	PendingCounts(ctx context.Context) (db.Counts, error)
+	PendingScenes(ctx context.Context, limit int) ([]int64, error)
+	CheckCandidates(ctx context.Context, full bool, afterID int64, limit int) ([]db.SceneRef, error)
+	ScenesByID(ctx context.Context, ids []int64) ([]db.SceneRef, error)
+	MarkersOf(ctx context.Context, sceneIDs []int64) ([]db.MarkerRef, error)
+	RecordVerdicts(ctx context.Context, vs []db.Verdict) error
+	RecordAttempts(ctx context.Context, ids []int64, maxAttempts int, base time.Duration) ([]db.Attempt, error)
+	DeleteScenes(ctx context.Context, ids []int64) error
+	DeleteMarkers(ctx context.Context, ids []int64) error
+	SweepScenes(ctx context.Context, since time.Time) (int64, error)
+}
+
+// Settings are the parts of the configuration a cycle decides with.
+type Settings struct {
+	PollInterval       time.Duration
+	HeartbeatInterval  time.Duration
+	UnavailableTimeout time.Duration // how long Stash may be away mid-run
+	Toggles            stash.GenerateOptions
+	BatchSize          int
+	MaxAttempts        int
+	Concurrency        int
+	Backoff            time.Duration // first retry delay for an incomplete scene; doubles
+	PageSize           int           // scenes/markers per Stash page
+}
+
+func (s Settings) withDefaults() Settings {
+	if s.PollInterval <= 0 {
+		s.PollInterval = 30 * time.Second
+	}
+	if s.HeartbeatInterval <= 0 {
+		s.HeartbeatInterval = 30 * time.Second
+	}
+	if s.UnavailableTimeout <= 0 {
+		s.UnavailableTimeout = 5 * time.Minute
+	}
+	if s.BatchSize <= 0 {
+		s.BatchSize = 500
+	}
+	if s.MaxAttempts <= 0 {
+		s.MaxAttempts = 5
+	}
+	if s.Concurrency <= 0 {
+		s.Concurrency = 4
+	}
+	if s.Backoff <= 0 {
+		s.Backoff = time.Hour
+	}
+	if s.PageSize <= 0 {
+		s.PageSize = 1000
+	}
+	return s
+}

@@ -1,0 +1,268 @@
+package cycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/stashgen/stashgen/db"
+	"github.com/stashgen/stashgen/stash"
+)
+
+// monitorEnd is how following a Stash job ended.
+type monitorEnd struct {
+	job      stash.Job // the last state seen
+	vanished bool      // findJob answered null: Stash forgot the job
+	stopSent bool      // we asked Stash to stop it for a scan
+	err      error     // interrupted, or Stash unusable for too long
+}
+
+var activeOrCancelling = []db.JobStatus{db.JobRunning, db.JobCancelling}
+
+// monitor polls a Stash job until it ends. It stops the job when a scan is
+// waiting, and keeps polling until Stash confirms the end (stopJob answers
+// true even for an unknown id). When Stash goes away it retries with
+// backoff for up to unavailable_timeout, then gives up and leaves the
+// ledger job running for the next run to adopt.
+func (r *Runner) monitor(ctx context.Context, run *Run, log *slog.Logger, jobID int64, stashID string) monitorEnd {
+	run.SetPhase("monitor")
+	set := r.settings()
+	var (
+		end       monitorEnd
+		awaySince time.Time
+		delay     time.Duration
+		sawAdd    bool
+		lastLog   time.Time
+	)
+	for {
+		if delay > 0 {
+			if err := r.wait(ctx, delay); err != nil {
+				end.err = err
+				return end
+			}
+		}
+		job, err := r.Stash.FindJob(ctx, stashID)
+		switch {
+		case errors.Is(err, stash.ErrJobNotFound):
+			end.vanished = true
+			return end
+		case err != nil && ctx.Err() != nil:
+			end.err = ctx.Err()
+			return end
+		case err != nil && stash.IsKind(err, stash.KindUnavailable):
+			if awaySince.IsZero() {
+				awaySince = time.Now()
+				log.Warn("stash unavailable while following the job; retrying", "error", err,
+					"give_up_after", set.UnavailableTimeout.String())
+			}
+			if time.Since(awaySince) >= set.UnavailableTimeout {
+				end.err = fmt.Errorf("follow stash job %s: gave up after %s: %w", stashID, set.UnavailableTimeout, err)
+				return end
+			}
+			delay = min(max(2*delay, time.Second), set.PollInterval)
+			continue
+		case err != nil:
+			end.err = err
+			return end
+		}
+		if !awaySince.IsZero() {
+			log.Info("stash is back", "away", time.Since(awaySince).Round(time.Second).String())
+			awaySince = time.Time{}
+		}
+		delay = set.PollInterval
+		end.job = job
+		if !sawAdd {
+			sawAdd = true
+			if err := r.Store.SetStashAddedAt(ctx, jobID, job.AddTime); err != nil && ctx.Err() == nil {
+				log.Warn("store stash job add time failed", "error", err)
+			}
+		}
+		if job.Progress != nil {
+			if err := r.Store.SetProgress(ctx, jobID, *job.Progress); err != nil && ctx.Err() == nil {
+				log.Warn("store job progress failed; still following the job", "error", err)
+			}
+		}
+		if time.Since(lastLog) >= set.PollInterval || job.Status.Ended() {
+			lastLog = time.Now()
+			log.Info("generation job progress", "status", job.Status, "progress", percent(job.Progress))
+		}
+		if job.Status.Ended() {
+			return end
+		}
+		if !end.stopSent {
+			if reason := r.scanWaiting(ctx, run); reason != "" {
+				log.Info(fmt.Sprintf("Detected %s, cancelling generation job %s", reason, stashID))
+				if err := r.Stash.StopJob(ctx, stashID); err != nil {
+					if ctx.Err() != nil {
+						end.err = ctx.Err()
+						return end
+					}
+					log.Warn("stopJob failed; will try again at the next poll", "error", err)
+					continue
+				}
+				end.stopSent = true
+				if err := r.Store.TransitionJob(ctx, jobID, []db.JobStatus{db.JobRunning}, db.JobCancelling,
+					db.ActionCancelled, "scan waiting: "+reason, ""); err != nil {
+					log.Warn("record cancellation failed", "error", err)
+				}
+			}
+		}
+	}
+}
+
+// scanWaiting describes the scan jobs in Stash's queue and the ledger, or
+// "" when there are none.
+func (r *Runner) scanWaiting(ctx context.Context, run *Run) string {
+	jobs, err := r.Stash.JobQueue(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			run.Log.Warn("cannot read stash's job queue for scans", "error", err)
+		}
+		return ""
+	}
+	scans := r.ledgerScans(ctx, run)
+	for _, j := range jobs {
+		if j.IsScan() {
+			scans = append(scans, "stash job "+j.ID)
+		}
+	}
+	if len(scans) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d scan jobs (%s)", len(scans), strings.Join(scans, ", "))
+}
+
+func percent(p *float64) string {
+	if p == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%%", *p*100)
+}
+
+// settle closes a followed job: the ledger from Stash's final status, and
+// each scene's generated flag from what Stash now serves. Partial work of
+// a stopped or failed job is kept. Only a job that ended FINISHED, or
+// vanished, counts an attempt against its incomplete scenes.
+func (r *Runner) settle(ctx context.Context, run *Run, log *slog.Logger, jobID int64, stashID string, ids []int64, mon monitorEnd) batchResult {
+	if mon.err != nil {
+		if ctx.Err() != nil {
+			return stopWith(r.interruptJob(ctx, log, jobID, stashID))
+		}
+		// Stash unusable: the job may still be running there. Leave the
+		// ledger job running so the next run adopts it.
+		log.Error("stopped following the generation job; the next run will adopt it", "error", mon.err)
+		return stopWith(failure(ctx, mon.err))
+	}
+	run.SetPhase("verify")
+	v, verr := r.verifyBatch(ctx, run, ids)
+	complete, incomplete := 0, []int64{}
+	for _, vd := range v.Verdicts {
+		if vd.Complete {
+			complete++
+		} else {
+			incomplete = append(incomplete, vd.SceneID)
+		}
+	}
+	countAttempt := mon.vanished || mon.job.Status == stash.JobFinished
+	if verr == nil && countAttempt && len(incomplete) > 0 {
+		r.recordAttempts(ctx, log, incomplete)
+	}
+	out := batchResult{generated: complete}
+
+	var (
+		to     db.JobStatus
+		action db.Action
+		reason string
+		errTxt string
+		res    *Result
+	)
+	switch {
+	case mon.vanished:
+		to, action = db.JobFailed, db.ActionFailed
+		reason = fmt.Sprintf("lost: stash no longer reports job %s (it keeps only the last 10 ended jobs)", stashID)
+		errTxt = reason
+		res = &Result{Outcome: db.OutcomeFailed, ExitCode: ExitJobFailed, Err: errors.New(reason)}
+	case mon.job.Status == stash.JobFinished:
+		to, action, reason = db.JobCompleted, db.ActionFinished, fmt.Sprintf("%d of %d scenes complete", complete, len(ids))
+		log.Info("generation job finished", "complete", complete, "incomplete", len(incomplete))
+	case mon.job.Status == stash.JobCancelled && mon.stopSent:
+		to = db.JobCancelled // the CANCELLED action was recorded when we stopped it
+		res = &Result{Outcome: db.OutcomeCancelledForScan, ExitCode: ExitTempFail,
+			Err: fmt.Errorf("stash job %s cancelled so a scan can run; %d scenes finished before it stopped", stashID, complete)}
+	case mon.job.Status == stash.JobCancelled:
+		to, action, reason = db.JobCancelled, db.ActionCancelled, "cancelled in Stash, not by stashgen"
+		res = &Result{Outcome: db.OutcomeFailed, ExitCode: ExitJobFailed, Err: fmt.Errorf("stash job %s was cancelled outside stashgen", stashID)}
+	default: // FAILED
+		to, action = db.JobFailed, db.ActionFailed
+		errTxt = "stash reported FAILED"
+		if mon.job.Error != nil && *mon.job.Error != "" {
+			errTxt = *mon.job.Error
+		}
+		reason = errTxt
+		res = &Result{Outcome: db.OutcomeFailed, ExitCode: ExitJobFailed, Err: fmt.Errorf("stash job %s failed: %s", stashID, errTxt)}
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := r.Store.TransitionJob(wctx, jobID, activeOrCancelling, to, action, reason, errTxt); err != nil {
+		log.Warn("close ledger job failed", "error", err)
+	}
+	if verr != nil {
+		log.Error("verifying the batch failed; its scenes stay not generated and are checked next run", "error", verr)
+		return stopWith(failure(ctx, verr))
+	}
+	if res != nil {
+		out.res = res
+	}
+	return out
+}
+
+// verifyBatch re-reads the batch's scenes and probes them.
+func (r *Runner) verifyBatch(ctx context.Context, run *Run, ids []int64) (verification, error) {
+	refs, err := r.Store.ScenesByID(ctx, ids)
+	if err != nil {
+		return verification{}, err
+	}
+	return r.verifyAndRecord(ctx, run, refs)
+}
+
+func (r *Runner) recordAttempts(ctx context.Context, log *slog.Logger, ids []int64) {
+	set := r.settings()
+	as, err := r.Store.RecordAttempts(ctx, ids, set.MaxAttempts, set.Backoff)
+	if err != nil {
+		log.Warn("record generation attempts failed", "error", err)
+		return
+	}
+	for _, a := range as {
+		if a.Quarantined {
+			log.Warn("scene quarantined: still incomplete after max_attempts generations; run `stashgen check --full` after fixing the file, or `stashgen reset`",
+				"scene_id", a.SceneID, "attempts", a.Attempts)
+		}
+	}
+	log.Info("incomplete scenes will be retried later", KeySceneCount, len(as))
+}
+
+// interruptJob stops our Stash job after a signal without waiting for
+// Stash to confirm (that takes 5-10 s; the next run reconciles), and
+// records it.
+func (r *Runner) interruptJob(ctx context.Context, log *slog.Logger, jobID int64, stashID string) Result {
+	res := interrupted(ctx)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	reason := res.Err.Error()
+	if stashID != "" {
+		if err := r.Stash.StopJob(wctx, stashID); err != nil {
+			log.Warn("stopJob after the signal failed", "error", err)
+			reason += "; stopJob failed: " + err.Error()
+		} else {
+			reason += "; stopJob sent"
+		}
+	}
+	if err := r.Store.TransitionJob(wctx, jobID, activeOrCancelling, db.JobCancelled, db.ActionCancelled, reason, ""); err != nil {
+		log.Warn("record interruption failed", "error", err)
+	}
+	log.Warn("interrupted; stopped the generation job", "reason", reason)
+	return res
+}

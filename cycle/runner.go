@@ -1,0 +1,222 @@
+package cycle
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/stashgen/stashgen/db"
+	"github.com/stashgen/stashgen/stash"
+)
+
+// Log attribute keys, shared by every line stashgen writes.
+const (
+	KeyRunID      = "run_id"
+	KeyJobID      = "job_id"
+	KeyStashJobID = "stash_job_id"
+	KeySceneCount = "scene_count"
+	KeyPhase      = "phase"
+)
+
+// Runner runs one command under the rules every run obeys: one audit row,
+// a heartbeat, the database lock, and a final write that survives a signal.
+type Runner struct {
+	Stash    Stash
+	Store    Store
+	Log      *slog.Logger
+	Settings Settings
+	Host     string
+	PID      int
+	Version  string
+	// Wait pauses between polls and retries. Nil means a real timer; tests
+	// replace it so that nothing sleeps.
+	Wait func(ctx context.Context, d time.Duration) error
+	// Stderr receives the audit row as one JSON line when the database
+	// cannot take it. Nil means os.Stderr.
+	Stderr io.Writer
+}
+
+// Run is one process's run, as recorded in the runs table.
+type Run struct {
+	ID      int64
+	Log     *slog.Logger
+	Started time.Time
+
+	mu      sync.Mutex
+	phase   string
+	toggles *stash.GenerateInput // resolved once per run
+	// prevBeat is the heartbeat row as this run found it, before its own
+	// first beat: what the last run left.
+	prevBeat *db.Heartbeat
+}
+
+// SetPhase names what the run is doing, for the heartbeat and status.
+func (r *Run) SetPhase(p string) {
+	r.mu.Lock()
+	r.phase = p
+	r.mu.Unlock()
+}
+
+// Phase is what the run is doing now.
+func (r *Run) Phase() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.phase
+}
+
+func (r *Runner) settings() Settings { return r.Settings.withDefaults() }
+
+func (r *Runner) wait(ctx context.Context, d time.Duration) error {
+	if r.Wait != nil {
+		return r.Wait(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
+	}
+}
+
+// Execute runs body as one audited run of command. fileLocked says whether
+// the caller got the lock file; a run without it (or without the database
+// lock) records skipped_locked and does nothing else.
+func (r *Runner) Execute(ctx context.Context, command string, fileLocked bool, lockFile string, body func(context.Context, *Run) Result) Result {
+	id, err := r.Store.StartRun(ctx, command, r.Host, r.PID, r.Version)
+	if err != nil {
+		return failure(ctx, err)
+	}
+	run := &Run{ID: id, Log: r.Log.With(KeyRunID, id), Started: time.Now(), phase: "start"}
+	res := r.locked(ctx, run, fileLocked, lockFile, body)
+	return r.finish(ctx, run, res)
+}
+
+func (r *Runner) locked(ctx context.Context, run *Run, fileLocked bool, lockFile string, body func(context.Context, *Run) Result) Result {
+	if !fileLocked {
+		run.Log.Warn("another stashgen run holds the lock file; standing aside", "lock_file", lockFile)
+		return result(db.OutcomeSkippedLocked, ExitTempFail)
+	}
+	lock, ok, err := r.Store.TryRunLock(ctx)
+	if err != nil {
+		return failure(ctx, err)
+	}
+	if !ok {
+		run.Log.Warn("another stashgen run holds the database lock (another host sharing this database?); standing aside",
+			"database", r.Store.Host())
+		return result(db.OutcomeSkippedLocked, ExitTempFail)
+	}
+	defer lock.Release()
+
+	if hb, err := r.Store.LastHeartbeat(ctx); err == nil {
+		run.prevBeat = &hb
+	}
+	r.beat(ctx, run)
+	hbCtx, stopHeartbeat := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { r.heartbeat(hbCtx, run) })
+	res := body(ctx, run)
+	stopHeartbeat()
+	wg.Wait()
+	run.SetPhase("done")
+	r.beat(context.WithoutCancel(ctx), run)
+	return res
+}
+
+// heartbeat refreshes the heartbeat row until ctx ends. A failed beat is
+// logged and tried again at the next tick: losing the database for a while
+// must not stop a run that is following a Stash job.
+func (r *Runner) heartbeat(ctx context.Context, run *Run) {
+	every := r.settings().HeartbeatInterval
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			r.beat(ctx, run)
+		}
+	}
+}
+
+func (r *Runner) beat(ctx context.Context, run *Run) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	err := r.Store.Beat(ctx, db.Heartbeat{Host: r.Host, PID: r.PID, RunID: run.ID, Phase: run.Phase(), StartedAt: run.Started})
+	if err != nil && ctx.Err() == nil {
+		run.Log.Warn("write heartbeat failed; will retry", "error", err)
+	}
+}
+
+// finish writes the audit row, retrying: it runs after a signal too, so it
+// uses a context that is not cancelled. When the database will not take
+// it, the row goes to stderr as one JSON line and the exit code becomes 69.
+func (r *Runner) finish(ctx context.Context, run *Run, res Result) Result {
+	end := db.RunEnd{
+		Outcome:         res.Outcome,
+		ExitCode:        res.ExitCode,
+		ScenesGenerated: res.Generated,
+		StashJobID:      res.StashJobID,
+	}
+	if res.Counts != nil {
+		end.PendingScenes = &res.Counts.Pending
+		end.BackoffScenes = &res.Counts.Backoff
+		end.QuarantinedScenes = &res.Counts.Quarantined
+	}
+	if res.Err != nil {
+		end.Error = res.Err.Error()
+	}
+	wctx := context.WithoutCancel(ctx)
+	var err error
+	for attempt, delay := 0, time.Second; attempt < 4; attempt, delay = attempt+1, delay*2 {
+		if attempt > 0 {
+			_ = r.wait(wctx, delay)
+		}
+		tctx, cancel := context.WithTimeout(wctx, 10*time.Second)
+		err = r.Store.FinishRun(tctx, run.ID, end)
+		cancel()
+		if err == nil {
+			break
+		}
+		run.Log.Warn("write audit row failed; retrying", "error", err, "attempt", attempt+1)
+	}
+	level := slog.LevelInfo
+	if res.ExitCode != ExitOK && res.ExitCode != ExitTempFail {
+		level = slog.LevelError
+	}
+	attrs := []any{"outcome", res.Outcome, "exit_code", res.ExitCode}
+	if res.Err != nil {
+		attrs = append(attrs, "error", res.Err)
+	}
+	run.Log.Log(ctx, level, "run finished", attrs...)
+	if err != nil {
+		r.dumpAuditRow(run, end, err)
+		if res.ExitCode == ExitOK || res.ExitCode == ExitTempFail {
+			res.ExitCode = ExitUnavailable
+			res.Err = err
+		}
+	}
+	return res
+}
+
+func (r *Runner) dumpAuditRow(run *Run, end db.RunEnd, cause error) {
+	w := r.Stderr
+	if w == nil {
+		w = os.Stderr
+	}
+	row := map[string]any{
+		"audit_row_not_written": cause.Error(),
+		"run_id":                run.ID, "host": r.Host, "pid": r.PID, "version": r.Version,
+		"started_at": run.Started.UTC().Format(time.RFC3339), "finished_at": time.Now().UTC().Format(time.RFC3339),
+		"outcome": end.Outcome, "exit_code": end.ExitCode, "stash_job_id": end.StashJobID, "error": end.Error,
+		"pending_scenes": end.PendingScenes, "scenes_generated": end.ScenesGenerated,
+	}
+	b, _ := json.Marshal(row)
+	_, _ = w.Write(append(b, '\n'))
+}

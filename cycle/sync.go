@@ -1,0 +1,231 @@
+package cycle
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/stashgen/stashgen/db"
+	"github.com/stashgen/stashgen/stash"
+)
+
+// Sync cursor names in sync_state.
+const (
+	cursorScenes  = "scenes"
+	cursorMarkers = "markers"
+)
+
+// SyncStats is what a sync pass saw.
+type SyncStats struct {
+	Scenes  int // scene rows written
+	Markers int // marker rows written
+	Full    bool
+}
+
+// Sync brings the scenes and markers tables up to date with Stash, one page
+// at a time (never the whole library in memory). full ignores the cursors
+// and re-reads everything; a full pass records synced_at so deleted scenes
+// can be swept.
+func (r *Runner) Sync(ctx context.Context, run *Run, full bool) (SyncStats, error) {
+	run.SetPhase("sync")
+	st := SyncStats{Full: full}
+	n, err := r.syncScenes(ctx, full)
+	st.Scenes = n
+	if err != nil {
+		return st, err
+	}
+	m, err := r.syncMarkers(ctx, full)
+	st.Markers = m
+	if err != nil {
+		return st, err
+	}
+	run.Log.Info("scenes synced from stash", "scenes", st.Scenes, "markers", st.Markers, "full", full)
+	return st, nil
+}
+
+// nextCursor decides the cursor after a pass that saw changes up to
+// newest. Stash's timestamps have one-second precision and the filter is
+// strictly greater-than, so a change made later in the same second as
+// newest would be missed by a cursor at newest. Changes made before the
+// pass started (Stash's clock, from its Date header) were all read, so the
+// cursor may go up to one second before the start; anything newer is read
+// again next time. A large import all stamped with one second is read once,
+// not on every run.
+func nextCursor(old string, newest, serverStart time.Time) string {
+	if newest.IsZero() {
+		return old
+	}
+	c := newest
+	if !serverStart.IsZero() {
+		settled := serverStart.Truncate(time.Second).Add(-time.Second)
+		if settled.Before(c) {
+			c = settled
+		}
+	} else {
+		c = c.Add(-time.Second) // no clock from Stash: always re-read the last second
+	}
+	if prev, err := time.Parse(time.RFC3339, old); err == nil && !c.After(prev) {
+		return old
+	}
+	// Stash compares these as it stores them, in its own offset.
+	return c.In(newest.Location()).Format(time.RFC3339)
+}
+
+func (r *Runner) syncScenes(ctx context.Context, full bool) (int, error) {
+	cursor := ""
+	if !full {
+		c, err := r.Store.Cursor(ctx, cursorScenes)
+		if err != nil {
+			return 0, err
+		}
+		cursor = c
+	}
+	per := r.settings().PageSize
+	var (
+		after       int64
+		newest      time.Time
+		serverStart time.Time
+		written     int
+	)
+	for {
+		page, err := r.Stash.Scenes(ctx, stash.SceneQuery{AfterID: after, UpdatedAfter: cursor, PerPage: per})
+		if err != nil {
+			return written, err
+		}
+		if serverStart.IsZero() {
+			serverStart = r.Stash.ServerTime()
+		}
+		rows := make([]db.SceneRow, 0, len(page.Scenes))
+		for _, s := range page.Scenes {
+			id, err := sceneID(s.ID)
+			if err != nil {
+				return written, err
+			}
+			rows = append(rows, db.SceneRow{
+				ID: id, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
+				PreviewPath: stash.FilePath(s.Paths.Preview), WebpPath: stash.FilePath(s.Paths.Webp),
+				SpritePath: stash.FilePath(s.Paths.Sprite), VTTPath: stash.FilePath(s.Paths.VTT),
+			})
+			if s.UpdatedAt.After(newest) {
+				newest = s.UpdatedAt
+			}
+			after = id
+		}
+		if err := r.Store.UpsertScenes(ctx, rows); err != nil {
+			return written, err
+		}
+		written += len(rows)
+		if len(page.Scenes) < per {
+			break
+		}
+	}
+	next := nextCursor(cursor, newest, serverStart)
+	if next != cursor {
+		if err := r.Store.SetCursor(ctx, cursorScenes, next); err != nil {
+			return written, err
+		}
+	}
+	return written, nil
+}
+
+// syncMarkers pages by number (Stash has no id filter for markers), sorted
+// by id so edits never reorder pages. A deletion shifts later pages back by
+// one; the total count shows it, and the pass starts over.
+func (r *Runner) syncMarkers(ctx context.Context, full bool) (int, error) {
+	cursor := ""
+	if !full {
+		c, err := r.Store.Cursor(ctx, cursorMarkers)
+		if err != nil {
+			return 0, err
+		}
+		cursor = c
+	}
+	// The first pass finds every marker; resetting their scenes would
+	// throw away the check of the whole library. A full re-sync likewise.
+	reset := cursor != ""
+	per := r.settings().PageSize
+	var (
+		newest      time.Time
+		serverStart time.Time
+		written     int
+		total       = -1
+		restarts    int
+	)
+	for page := 1; ; page++ {
+		p, err := r.Stash.Markers(ctx, stash.MarkerQuery{UpdatedAfter: cursor, Page: page, PerPage: per})
+		if err != nil {
+			return written, err
+		}
+		if serverStart.IsZero() {
+			serverStart = r.Stash.ServerTime()
+		}
+		if total >= 0 && p.Count < total && restarts < 3 {
+			restarts++
+			total, page = -1, 0 // page++ makes it 1
+			continue
+		}
+		total = p.Count
+		rows := make([]db.MarkerRow, 0, len(p.Markers))
+		for _, m := range p.Markers {
+			id, err := sceneID(m.ID)
+			if err != nil {
+				return written, fmt.Errorf("marker: %w", err)
+			}
+			sid, err := sceneID(m.Scene.ID)
+			if err != nil {
+				return written, err
+			}
+			rows = append(rows, db.MarkerRow{
+				ID: id, SceneID: sid, UpdatedAt: m.UpdatedAt,
+				StreamPath: stash.FilePath(m.Stream), PreviewPath: stash.FilePath(m.Preview),
+				ScreenshotPath: stash.FilePath(m.Screenshot),
+			})
+			if m.UpdatedAt.After(newest) {
+				newest = m.UpdatedAt
+			}
+		}
+		if err := r.Store.UpsertMarkers(ctx, rows, reset); err != nil {
+			return written, err
+		}
+		written += len(rows)
+		if len(p.Markers) < per {
+			break
+		}
+	}
+	next := nextCursor(cursor, newest, serverStart)
+	if next == "" && total == 0 {
+		// No markers at all yet. Start incremental passes now, or the first
+		// marker ever added would arrive in a "first pass" and not reset
+		// its scene. Any cursor before this pass is right; the scenes'
+		// cursor is one, in Stash's own offset.
+		sc, err := r.Store.Cursor(ctx, cursorScenes)
+		if err != nil {
+			return written, err
+		}
+		next = sc
+	}
+	if next != cursor {
+		if err := r.Store.SetCursor(ctx, cursorMarkers, next); err != nil {
+			return written, err
+		}
+	}
+	return written, nil
+}
+
+// sceneID parses a Stash ID. Stash's ids are integers sent as strings.
+func sceneID(s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("stash sent id %q, which is not a positive integer", s)
+	}
+	return id, nil
+}
+
+func idStrings(ids []int64) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = strconv.FormatInt(id, 10)
+	}
+	return out
+}

@@ -1,0 +1,216 @@
+package stash
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/machinebox/graphql"
+)
+
+// Options configure a Client.
+type Options struct {
+	URL     string        // Stash's base URL; GraphQL is at <URL>/graphql
+	APIKey  string        // sent as the ApiKey header; empty = no auth
+	Timeout time.Duration // per HTTP request
+	// MaxBody caps a GraphQL answer; bigger answers are refused rather than
+	// read into memory. Zero means 16 MiB.
+	MaxBody int64
+	// Conns is how many keep-alive connections file probes may keep open.
+	Conns int
+}
+
+// Client talks to one Stash server. It is safe for concurrent use.
+type Client struct {
+	base     *url.URL
+	endpoint string // redacted GraphQL URL, for errors
+	key      string
+	api      *apiTransport
+	gql      *graphql.Client
+	files    *http.Client
+}
+
+// New builds a client. It does not contact Stash.
+func New(o Options) (*Client, error) {
+	base, err := url.Parse(strings.TrimRight(o.URL, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("stash url %q: want an absolute http(s) URL such as http://localhost:9999", redactRaw(o.URL))
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
+	}
+	if o.MaxBody <= 0 {
+		o.MaxBody = 16 << 20
+	}
+	if o.Conns <= 0 {
+		o.Conns = 4
+	}
+	endpoint := base.JoinPath("graphql")
+	dialer := &net.Dialer{Timeout: o.Timeout, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		MaxIdleConns:          o.Conns + 2,
+		MaxIdleConnsPerHost:   o.Conns + 2,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   o.Timeout,
+		ResponseHeaderTimeout: o.Timeout,
+	}
+	c := &Client{
+		base:     base,
+		endpoint: redactURL(endpoint),
+		key:      o.APIKey,
+	}
+	c.api = &apiTransport{base: tr, key: o.APIKey, maxBody: o.MaxBody, where: c.endpoint}
+	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	apiHTTP := &http.Client{Transport: c.api, Timeout: o.Timeout, CheckRedirect: noRedirect}
+	// Never set c.gql.Log: machinebox prints request headers there, the
+	// API key among them.
+	c.gql = graphql.NewClient(endpoint.String(), graphql.WithHTTPClient(apiHTTP))
+	c.files = &http.Client{Transport: tr, Timeout: o.Timeout, CheckRedirect: noRedirect}
+	return c, nil
+}
+
+// URL is Stash's base URL, safe to print.
+func (c *Client) URL() string { return redactURL(c.base) }
+
+// ServerTime is the Date header of Stash's latest answer: Stash's own clock,
+// which is what its updated_at values are measured by. Zero when unknown.
+func (c *Client) ServerTime() time.Time {
+	if t := c.api.serverTime.Load(); t != nil {
+		return *t
+	}
+	return time.Time{}
+}
+
+func (c *Client) run(ctx context.Context, op, query string, vars map[string]any, out any) error {
+	req := graphql.NewRequest(query)
+	for k, v := range vars {
+		req.Var(k, v)
+	}
+	err := c.gql.Run(ctx, req, out)
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var se *Error
+	var ue *url.Error
+	switch {
+	case errors.As(err, &se):
+		e := *se
+		e.Op = op
+		return &e
+	case errors.As(err, &ue):
+		return &Error{Op: op, URL: c.endpoint, Kind: KindUnavailable, Err: describeNetErr(ue.Err)}
+	default: // the JSON decoded but not into what we asked for
+		return &Error{Op: op, URL: c.endpoint, Kind: KindProtocol, Err: err}
+	}
+}
+
+// describeNetErr makes timeouts say so plainly.
+func describeNetErr(err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("no answer within stash.timeout: %w", err)
+	}
+	return err
+}
+
+func redactRaw(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable)"
+	}
+	return redactURL(u)
+}
+
+const jobFields = `id status subTasks description progress startTime endTime addTime error`
+
+const (
+	qJobQueue = `query JobQueue { jobQueue { ` + jobFields + ` } }`
+	qFindJob  = `query FindJob($id: ID!) { findJob(input: {id: $id}) { ` + jobFields + ` } }`
+	mStopJob  = `mutation StopJob($id: ID!) { stopJob(job_id: $id) }`
+	mGenerate = `mutation Generate($input: GenerateMetadataInput!) { metadataGenerate(input: $input) }`
+	qDefaults = `query GenerateDefaults { configuration { defaults { generate {
+		covers sprites previews imagePreviews markers markerImagePreviews
+		markerScreenshots transcodes phashes interactiveHeatmapsSpeeds } } } }`
+)
+
+// JobQueue lists queued and running jobs. Stash answers null for an empty
+// queue; that is an empty slice here.
+func (c *Client) JobQueue(ctx context.Context) ([]Job, error) {
+	var out struct {
+		JobQueue []Job `json:"jobQueue"`
+	}
+	if err := c.run(ctx, "jobQueue", qJobQueue, nil, &out); err != nil {
+		return nil, err
+	}
+	return out.JobQueue, nil
+}
+
+// FindJob returns a job, or ErrJobNotFound when Stash answers null.
+func (c *Client) FindJob(ctx context.Context, id string) (Job, error) {
+	var out struct {
+		FindJob *Job `json:"findJob"`
+	}
+	if err := c.run(ctx, "findJob", qFindJob, map[string]any{"id": id}, &out); err != nil {
+		return Job{}, err
+	}
+	if out.FindJob == nil {
+		return Job{}, fmt.Errorf("find job %s: %w", id, ErrJobNotFound)
+	}
+	return *out.FindJob, nil
+}
+
+// StopJob asks Stash to stop a job. Stash answers true even for an unknown
+// id, so callers confirm with FindJob.
+func (c *Client) StopJob(ctx context.Context, id string) error {
+	var out struct {
+		StopJob bool `json:"stopJob"`
+	}
+	return c.run(ctx, "stopJob", mStopJob, map[string]any{"id": id}, &out)
+}
+
+// Generate starts metadataGenerate and returns Stash's job id. It refuses
+// an empty scene list, which Stash would read as the whole library.
+func (c *Client) Generate(ctx context.Context, in GenerateInput) (string, error) {
+	if len(in.SceneIDs) == 0 {
+		return "", errors.New("generate: refusing an empty sceneIDs list (stash would generate the whole library)")
+	}
+	var out struct {
+		ID string `json:"metadataGenerate"`
+	}
+	if err := c.run(ctx, "metadataGenerate", mGenerate, map[string]any{"input": in}, &out); err != nil {
+		return "", err
+	}
+	if out.ID == "" {
+		return "", &Error{Op: "metadataGenerate", URL: c.endpoint, Kind: KindProtocol, Msg: "no job id in the answer"}
+	}
+	return out.ID, nil
+}
+
+// GenerateDefaults reads the generate options the user saved in Stash's
+// settings (what Stash's own Generate button uses). All nil when none.
+func (c *Client) GenerateDefaults(ctx context.Context) (GenerateOptions, error) {
+	var out struct {
+		Configuration struct {
+			Defaults struct {
+				Generate *GenerateOptions `json:"generate"`
+			} `json:"defaults"`
+		} `json:"configuration"`
+	}
+	if err := c.run(ctx, "configuration", qDefaults, nil, &out); err != nil {
+		return GenerateOptions{}, err
+	}
+	if g := out.Configuration.Defaults.Generate; g != nil {
+		return *g, nil
+	}
+	return GenerateOptions{}, nil
+}

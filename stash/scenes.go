@@ -1,0 +1,180 @@
+package stash
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// SceneQuery selects one page of scenes, keyset-paged by id so that edits
+// made while paging never shift a page: ask again with AfterID set to the
+// last id seen.
+type SceneQuery struct {
+	AfterID      int64  // only ids greater than this
+	UpToID       int64  // only ids up to this one; 0 = no upper bound
+	UpdatedAfter string // strictly after this Stash timestamp; "" = any
+	IsMissing    string // "cover", "phash", ...; "" = no such filter
+	PerPage      int
+}
+
+// ScenePage is one page and the number of scenes matching in all.
+type ScenePage struct {
+	Count  int
+	Scenes []Scene
+}
+
+const (
+	qScenes = `query FindScenes($scene_filter: SceneFilterType, $filter: FindFilterType) {
+  findScenes(scene_filter: $scene_filter, filter: $filter) {
+    count scenes { id created_at updated_at paths { preview webp vtt sprite } } } }`
+	qSceneIDs = `query FindSceneIDs($scene_filter: SceneFilterType, $filter: FindFilterType) {
+  findScenes(scene_filter: $scene_filter, filter: $filter) { count scenes { id } } }`
+	qMarkers = `query FindSceneMarkers($scene_marker_filter: SceneMarkerFilterType, $filter: FindFilterType) {
+  findSceneMarkers(scene_marker_filter: $scene_marker_filter, filter: $filter) {
+    count scene_markers { id updated_at scene { id } stream preview screenshot } } }`
+)
+
+// Scenes returns one page of scenes in id order.
+func (c *Client) Scenes(ctx context.Context, q SceneQuery) (ScenePage, error) {
+	return c.scenes(ctx, qScenes, q)
+}
+
+// SceneIDs is Scenes without the paths, for filters such as is_missing.
+func (c *Client) SceneIDs(ctx context.Context, q SceneQuery) (ScenePage, error) {
+	return c.scenes(ctx, qSceneIDs, q)
+}
+
+func (c *Client) scenes(ctx context.Context, query string, q SceneQuery) (ScenePage, error) {
+	if q.PerPage <= 0 {
+		q.PerPage = 1000
+	}
+	filter := map[string]any{"id": map[string]any{"value": q.AfterID, "modifier": "GREATER_THAN"}}
+	if q.UpToID > 0 {
+		filter["AND"] = map[string]any{"id": map[string]any{"value": q.UpToID + 1, "modifier": "LESS_THAN"}}
+	}
+	if q.UpdatedAfter != "" {
+		filter["updated_at"] = map[string]any{"value": q.UpdatedAfter, "modifier": "GREATER_THAN"}
+	}
+	if q.IsMissing != "" {
+		filter["is_missing"] = q.IsMissing
+	}
+	vars := map[string]any{
+		"scene_filter": filter,
+		"filter":       map[string]any{"page": 1, "per_page": q.PerPage, "sort": "id", "direction": "ASC"},
+	}
+	var out struct {
+		FindScenes struct {
+			Count  int     `json:"count"`
+			Scenes []Scene `json:"scenes"`
+		} `json:"findScenes"`
+	}
+	if err := c.run(ctx, "findScenes", query, vars, &out); err != nil {
+		return ScenePage{}, err
+	}
+	return ScenePage{Count: out.FindScenes.Count, Scenes: out.FindScenes.Scenes}, nil
+}
+
+// MarkerQuery selects one page of markers in id order. Stash has no id
+// filter for markers, so these pages are numbered; callers compare Count
+// between pages to notice a deletion that shifted them.
+type MarkerQuery struct {
+	UpdatedAfter string // strictly after this Stash timestamp; "" = any
+	SceneID      string // only this scene's markers; "" = all
+	// SceneIDFrom and SceneIDTo, when both set, select the markers of the
+	// scenes with ids in that range.
+	SceneIDFrom, SceneIDTo int64
+	Page         int    // 1-based
+	PerPage      int
+}
+
+// MarkerPage is one page and the number of markers matching in all.
+type MarkerPage struct {
+	Count   int
+	Markers []Marker
+}
+
+// Markers returns one page of scene markers.
+func (c *Client) Markers(ctx context.Context, q MarkerQuery) (MarkerPage, error) {
+	if q.PerPage <= 0 {
+		q.PerPage = 1000
+	}
+	if q.Page <= 0 {
+		q.Page = 1
+	}
+	filter := map[string]any{}
+	if q.UpdatedAfter != "" {
+		filter["updated_at"] = map[string]any{"value": q.UpdatedAfter, "modifier": "GREATER_THAN"}
+	}
+	if q.SceneID != "" {
+		id, err := strconv.ParseInt(q.SceneID, 10, 64)
+		if err != nil {
+			return MarkerPage{}, fmt.Errorf("markers of scene %q: not a Stash scene id", q.SceneID)
+		}
+		filter["scene_filter"] = map[string]any{"id": map[string]any{"value": id, "modifier": "EQUALS"}}
+	} else if q.SceneIDFrom > 0 && q.SceneIDTo >= q.SceneIDFrom {
+		filter["scene_filter"] = map[string]any{"id": map[string]any{"value": q.SceneIDFrom, "value2": q.SceneIDTo, "modifier": "BETWEEN"}}
+	}
+	vars := map[string]any{
+		"scene_marker_filter": filter,
+		"filter":              map[string]any{"page": q.Page, "per_page": q.PerPage, "sort": "id", "direction": "ASC"},
+	}
+	var out struct {
+		FindSceneMarkers struct {
+			Count   int      `json:"count"`
+			Markers []Marker `json:"scene_markers"`
+		} `json:"findSceneMarkers"`
+	}
+	if err := c.run(ctx, "findSceneMarkers", qMarkers, vars, &out); err != nil {
+		return MarkerPage{}, err
+	}
+	return MarkerPage{Count: out.FindSceneMarkers.Count, Markers: out.FindSceneMarkers.Markers}, nil
+}
+
+// knownChunk bounds the aliases per request in KnownScenes.
+const knownChunk = 250
+
+// KnownScenes returns the subset of ids that Stash still has. It asks
+// findScene (null for an unknown id) under one alias per id, because
+// findScenes(ids:) fails as a whole when a single id is unknown.
+func (c *Client) KnownScenes(ctx context.Context, ids []string) (map[string]bool, error) {
+	known := make(map[string]bool, len(ids))
+	for start := 0; start < len(ids); start += knownChunk {
+		chunk := ids[start:min(start+knownChunk, len(ids))]
+		var q strings.Builder
+		q.WriteString("query KnownScenes(")
+		vars := make(map[string]any, len(chunk))
+		for i, id := range chunk {
+			if _, err := strconv.ParseUint(id, 10, 63); err != nil {
+				continue // never a Stash id; leave it unknown
+			}
+			if len(vars) > 0 {
+				q.WriteString(", ")
+			}
+			fmt.Fprintf(&q, "$i%d: ID", i)
+			vars[fmt.Sprintf("i%d", i)] = id
+		}
+		if len(vars) == 0 {
+			continue
+		}
+		q.WriteString(") {")
+		for i := range chunk {
+			if _, ok := vars[fmt.Sprintf("i%d", i)]; ok {
+				fmt.Fprintf(&q, " s%d: findScene(id: $i%d) { id }", i, i)
+			}
+		}
+		q.WriteString(" }")
+		out := map[string]*struct {
+			ID string `json:"id"`
+		}{}
+		if err := c.run(ctx, "findScene", q.String(), vars, &out); err != nil {
+			return nil, err
+		}
+		for _, s := range out {
+			if s != nil {
+				known[s.ID] = true
+			}
+		}
+	}
+	return known, nil
+}
