@@ -1,0 +1,16 @@
+// Package stashtest is a fake Stash server for tests: the only Stash our
+// client ever meets before production, so it is deliberately strict.
+//
+// Every GraphQL request is parsed and validated against a hand-written subset
+// of Stash's schema (schema.graphql), and the HTTP behaviour copies what a
+// real Stash does: 422 for invalid queries, 401 with a non-JSON body without
+// the API key, a single job queue that runs one job at a time, a graveyard of
+// the last ten ended jobs, generated files served (or not) with Stash's status
+// codes and bodies, and timestamps in a non-UTC zone.
+//
+// Nothing runs on its own: jobs advance one tick each time findJob asks about
+// the running job or the test calls Tick, and time moves only when the test
+// moves the fake clock. Tests script faults (5xx, HTML, truncated or huge
+// bodies, hangs, dropped connections, a server that is down) and read back a
+// log of every request to assert what the client did, or did not, send.
+package stashtest
