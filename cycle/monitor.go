@@ -93,8 +93,9 @@ func (r *Runner) monitor(ctx context.Context, run *Run, log *slog.Logger, jobID 
 			return end
 		}
 		if !end.stopSent {
-			if reason := r.scanWaiting(ctx, run); reason != "" {
-				log.Info(fmt.Sprintf("Detected %s, cancelling generation job %s", reason, stashID))
+			if scans := r.scanWaiting(ctx, run); len(scans) > 0 {
+				reason := fmt.Sprintf("%d scan jobs waiting (%s)", len(scans), strings.Join(scans, ", "))
+				log.Info(fmt.Sprintf("Detected %d scan jobs, cancelling generation job %s", len(scans), stashID), "scans", strings.Join(scans, ", "))
 				if err := r.Stash.StopJob(ctx, stashID); err != nil {
 					if ctx.Err() != nil {
 						end.err = ctx.Err()
@@ -105,7 +106,7 @@ func (r *Runner) monitor(ctx context.Context, run *Run, log *slog.Logger, jobID 
 				}
 				end.stopSent = true
 				if err := r.Store.TransitionJob(ctx, jobID, []db.JobStatus{db.JobRunning}, db.JobCancelling,
-					db.ActionCancelled, "scan waiting: "+reason, ""); err != nil {
+					db.ActionCancelled, reason, ""); err != nil {
 					log.Warn("record cancellation failed", "error", err)
 				}
 			}
@@ -113,15 +114,14 @@ func (r *Runner) monitor(ctx context.Context, run *Run, log *slog.Logger, jobID 
 	}
 }
 
-// scanWaiting describes the scan jobs in Stash's queue and the ledger, or
-// "" when there are none.
-func (r *Runner) scanWaiting(ctx context.Context, run *Run) string {
+// scanWaiting lists the scan jobs in Stash's queue and the ledger.
+func (r *Runner) scanWaiting(ctx context.Context, run *Run) []string {
 	jobs, err := r.Stash.JobQueue(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			run.Log.Warn("cannot read stash's job queue for scans", "error", err)
 		}
-		return ""
+		return nil
 	}
 	scans := r.ledgerScans(ctx, run)
 	for _, j := range jobs {
@@ -129,10 +129,7 @@ func (r *Runner) scanWaiting(ctx context.Context, run *Run) string {
 			scans = append(scans, "stash job "+j.ID)
 		}
 	}
-	if len(scans) == 0 {
-		return ""
-	}
-	return fmt.Sprintf("%d scan jobs (%s)", len(scans), strings.Join(scans, ", "))
+	return scans
 }
 
 func percent(p *float64) string {

@@ -3,7 +3,6 @@ package cycle
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"syscall"
 
@@ -63,7 +62,17 @@ func failure(ctx context.Context, err error) Result {
 // arrives, so the exit code can follow the shell's 128+n convention.
 type SignalError struct{ Signal os.Signal }
 
-func (e *SignalError) Error() string { return fmt.Sprintf("interrupted by %v", e.Signal) }
+func (e *SignalError) Error() string { return "interrupted by " + signalName(e.Signal) }
+
+func signalName(s os.Signal) string {
+	switch s {
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return s.String()
+}
 
 // ExitCode is 128 + the signal number: 130 for SIGINT, 143 for SIGTERM.
 func (e *SignalError) ExitCode() int {
