@@ -197,4 +197,3 @@ func (e *env) wantResult(res cycle.Result, outcome db.Outcome, code int) {
 		e.t.Fatalf("audit row = %s, want %s", got, want)
 	}
 }
-

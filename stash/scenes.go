@@ -84,8 +84,8 @@ type MarkerQuery struct {
 	// SceneIDFrom and SceneIDTo, when both set, select the markers of the
 	// scenes with ids in that range.
 	SceneIDFrom, SceneIDTo int64
-	Page         int    // 1-based
-	PerPage      int
+	Page                   int // 1-based
+	PerPage                int
 }
 
 // MarkerPage is one page and the number of markers matching in all.
