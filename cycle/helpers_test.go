@@ -39,12 +39,14 @@ type env struct {
 	logs   bytes.Buffer
 	waits  int
 	onWait func(n int) error // called at each poll; an error ends the wait
+
+	deleted map[string]bool // scenes the test deleted from the fake
 }
 
 func newEnv(t *testing.T, opts ...stashtest.Option) *env {
 	t.Helper()
 	opts = append([]stashtest.Option{stashtest.WithAPIKey(testKey)}, opts...)
-	e := &env{t: t, fake: stashtest.New(t, opts...), dbURL: dbtest.URL(t)}
+	e := &env{t: t, fake: stashtest.New(t, opts...), dbURL: dbtest.URL(t), deleted: map[string]bool{}}
 	ctx := context.Background()
 	store, err := db.Open(ctx, e.dbURL, "stashgen")
 	if err != nil {

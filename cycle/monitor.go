@@ -16,6 +16,9 @@ import (
 type monitorEnd struct {
 	job      stash.Job // the last state seen
 	vanished bool      // findJob answered null: Stash forgot the job
+	// unseen: a dead run's job that Stash does not know at all (it never
+	// started it, or lost it in a restart): its scenes were not attempted.
+	unseen bool
 	stopSent bool      // we asked Stash to stop it for a scan
 	err      error     // interrupted, or Stash unusable for too long
 }
@@ -32,7 +35,9 @@ func (r *Runner) monitor(ctx context.Context, run *Run, log *slog.Logger, jobID 
 	set := r.settings()
 	var (
 		end       monitorEnd
-		awaySince time.Time
+		awaySince time.Time     // when Stash stopped answering
+		awayWait  time.Duration // retry delays waited since then
+		retry     time.Duration // the current retry delay: 1 s, doubling up to poll_interval
 		delay     time.Duration
 		sawAdd    bool
 		lastLog   time.Time
@@ -54,15 +59,19 @@ func (r *Runner) monitor(ctx context.Context, run *Run, log *slog.Logger, jobID 
 			return end
 		case err != nil && stash.IsKind(err, stash.KindUnavailable):
 			if awaySince.IsZero() {
-				awaySince = time.Now()
+				awaySince, awayWait, retry = time.Now(), 0, 0
 				log.Warn("stash unavailable while following the job; retrying", "error", err,
 					"give_up_after", set.UnavailableTimeout.String())
 			}
-			if time.Since(awaySince) >= set.UnavailableTimeout {
+			// Counting the delays as well as the clock keeps the limit
+			// honest when waits are cut short (tests) or requests slow.
+			if max(time.Since(awaySince), awayWait) >= set.UnavailableTimeout {
 				end.err = fmt.Errorf("follow stash job %s: gave up after %s: %w", stashID, set.UnavailableTimeout, err)
 				return end
 			}
-			delay = min(max(2*delay, time.Second), set.PollInterval)
+			retry = min(max(2*retry, time.Second), set.PollInterval)
+			delay = retry
+			awayWait += retry
 			continue
 		case err != nil:
 			end.err = err
@@ -163,7 +172,7 @@ func (r *Runner) settle(ctx context.Context, run *Run, log *slog.Logger, jobID i
 			incomplete = append(incomplete, vd.SceneID)
 		}
 	}
-	countAttempt := mon.vanished || mon.job.Status == stash.JobFinished
+	countAttempt := (mon.vanished && !mon.unseen) || mon.job.Status == stash.JobFinished
 	if verr == nil && countAttempt && len(incomplete) > 0 {
 		r.recordAttempts(ctx, log, incomplete)
 	}

@@ -117,14 +117,14 @@ func (r *Runner) adopt(ctx context.Context, run *Run, j db.Job) batchResult {
 	switch {
 	case errors.Is(err, stash.ErrJobNotFound):
 		log.Warn("an orphaned generation job is unknown to stash; closing it as lost")
-		return r.settle(ctx, run, log, j.ID, stashID, j.SceneIDs, monitorEnd{vanished: true})
+		return r.settle(ctx, run, log, j.ID, stashID, j.SceneIDs, monitorEnd{vanished: true, unseen: true})
 	case err != nil:
 		return stopWith(failure(ctx, err))
 	case !r.ours(j, sj):
 		// Stash restarted: its job ids start again at 1.
 		log.Warn("stash job with that id is not ours (stash restarted?); closing the orphan as lost",
 			"stash_description", sj.Description, "stash_added", sj.AddTime)
-		return r.settle(ctx, run, log, j.ID, stashID, j.SceneIDs, monitorEnd{vanished: true})
+		return r.settle(ctx, run, log, j.ID, stashID, j.SceneIDs, monitorEnd{vanished: true, unseen: true})
 	}
 	if stashID != j.StashJobID {
 		if err := r.Store.SetStashJobID(ctx, j.ID, stashID); err != nil {
