@@ -174,7 +174,7 @@ func TestReconcile_StrangerAfterStashRestartIsNotAdopted(t *testing.T) {
 	ids := e.fake.AddScenes(2)
 	e.wantResult(e.check(context.Background(), false), db.OutcomeChecked, cycle.ExitOK)
 	j := e.launch(ids...)
-	e.fake.Restart()       // our job is gone; ids start again at 1
+	e.fake.Restart() // our job is gone; ids start again at 1
 	e.fake.Advance(time.Hour)
 	stranger := e.launch(ids...) // someone else's job now has our id
 	if stranger.ID != j.ID {
@@ -552,4 +552,3 @@ func (k *keylessProbes) Probe(ctx context.Context, r stash.Resource, path string
 	}
 	return c.Probe(ctx, r, path)
 }
-

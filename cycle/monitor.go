@@ -18,9 +18,9 @@ type monitorEnd struct {
 	vanished bool      // findJob answered null: Stash forgot the job
 	// unseen: a dead run's job that Stash does not know at all (it never
 	// started it, or lost it in a restart): its scenes were not attempted.
-	unseen bool
-	stopSent bool      // we asked Stash to stop it for a scan
-	err      error     // interrupted, or Stash unusable for too long
+	unseen   bool
+	stopSent bool  // we asked Stash to stop it for a scan
+	err      error // interrupted, or Stash unusable for too long
 }
 
 var activeOrCancelling = []db.JobStatus{db.JobRunning, db.JobCancelling}
