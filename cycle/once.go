@@ -238,6 +238,14 @@ func (r *Runner) runBatch(ctx context.Context, run *Run, t stash.GenerateInput, 
 	in := t
 	in.SceneIDs = idStrings(keep)
 	stashID, err := r.Stash.Generate(ctx, in)
+	if err != nil && ctx.Err() != nil {
+		// Interrupted while Stash was answering: the job may exist. The
+		// queue was empty when we launched, so a generate job in it now is
+		// ours: stop it.
+		if id := r.queuedGenerate(context.WithoutCancel(ctx)); id != "" {
+			return stopWith(r.interruptJob(ctx, log, jobID, id))
+		}
+	}
 	if err != nil {
 		stashID, err = r.afterFailedLaunch(ctx, run, jobID, err)
 		if err != nil {
@@ -263,17 +271,27 @@ func (r *Runner) afterFailedLaunch(ctx context.Context, run *Run, jobID int64, l
 	if ctx.Err() != nil || !stash.IsKind(launchErr, stash.KindUnavailable) {
 		return "", launchErr
 	}
+	if id := r.queuedGenerate(ctx); id != "" {
+		run.Log.Warn("metadataGenerate failed, but a generate job is queued; following it", KeyStashJobID, id, "error", launchErr)
+		return id, nil
+	}
+	return "", launchErr
+}
+
+// queuedGenerate returns the id of a generate job in Stash's queue, or "".
+func (r *Runner) queuedGenerate(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
 	jobs, err := r.Stash.JobQueue(ctx)
 	if err != nil {
-		return "", launchErr
+		return ""
 	}
 	for _, j := range jobs {
 		if j.Description == stash.DescGenerating {
-			run.Log.Warn("metadataGenerate failed, but a generate job is queued; following it", KeyStashJobID, j.ID, "error", launchErr)
-			return j.ID, nil
+			return j.ID
 		}
 	}
-	return "", launchErr
+	return ""
 }
 
 // closeUnlaunched closes the ledger job of a launch that failed.

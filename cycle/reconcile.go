@@ -36,15 +36,16 @@ func (r *Runner) reconcile(ctx context.Context, run *Run) (reconciled bool, res 
 		return false, failure(ctx, err), true
 	}
 	for _, old := range runs {
-		if now.Sub(old.StartedAt) < stale {
-			continue // a run that just started and is standing aside
-		}
-		beatFresh := run.prevBeat != nil && run.prevBeat.RunID == old.ID && now.Sub(run.prevBeat.BeatAt) < stale
+		// Dead: its process is gone from this host, or it is old enough
+		// to have beaten and its heartbeat is stale (another host, or a
+		// pid reused by an unrelated process). The age guard spares runs
+		// that just started and are about to stand aside.
 		gone := old.Host == r.Host && !processAlive(old.PID)
-		if beatFresh && !gone {
+		beatFresh := run.prevBeat != nil && run.prevBeat.RunID == old.ID && now.Sub(run.prevBeat.BeatAt) < stale
+		if !gone && (now.Sub(old.StartedAt) < stale || beatFresh) {
 			continue
 		}
-		why := fmt.Sprintf("process gone: pid %d on %s, no heartbeat for %s", old.PID, old.Host, stale)
+		why := fmt.Sprintf("process gone: pid %d on %s, no heartbeat within %s", old.PID, old.Host, stale)
 		run.Log.Warn("an earlier run died; marking it abandoned", "dead_run_id", old.ID, "reason", why)
 		if err := r.Store.AbandonRun(ctx, old.ID, why); err != nil {
 			return false, failure(ctx, err), true
