@@ -2,6 +2,7 @@ package stash
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -88,30 +89,51 @@ func (c *Client) ServerTime() time.Time {
 	return time.Time{}
 }
 
-func (c *Client) run(ctx context.Context, op, query string, vars map[string]any, out any) error {
+// run sends one operation and decodes each top-level field of the answer
+// into the pointer fields holds for it. A field missing from the answer is
+// an error: a broken answer must never read as "no scenes" or "no job".
+func (c *Client) run(ctx context.Context, op, query string, vars map[string]any, fields map[string]any) error {
 	req := graphql.NewRequest(query)
 	for k, v := range vars {
 		req.Var(k, v)
 	}
-	err := c.gql.Run(ctx, req, out)
-	if err == nil {
-		return nil
+	var data map[string]json.RawMessage
+	if err := c.gql.Run(ctx, req, &data); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var se *Error
+		var ue *url.Error
+		switch {
+		case errors.As(err, &se):
+			e := *se
+			e.Op = op
+			return &e
+		case errors.As(err, &ue):
+			return c.fail(&Error{Op: op, URL: c.endpoint, Kind: KindUnavailable, Err: describeNetErr(ue.Err)})
+		default: // the JSON decoded but not into what we asked for
+			return c.fail(&Error{Op: op, URL: c.endpoint, Kind: KindProtocol, Err: err})
+		}
 	}
-	if ctx.Err() != nil {
-		return ctx.Err()
+	for name, dst := range fields {
+		raw, ok := data[name]
+		if !ok {
+			return c.fail(&Error{Op: op, URL: c.endpoint, Kind: KindProtocol, Status: http.StatusOK,
+				Msg: "no " + name + " in the answer"})
+		}
+		if err := json.Unmarshal(raw, dst); err != nil {
+			return c.fail(&Error{Op: op, URL: c.endpoint, Kind: KindProtocol, Status: http.StatusOK,
+				Msg: "decoding " + name, Err: err})
+		}
 	}
-	var se *Error
-	var ue *url.Error
-	switch {
-	case errors.As(err, &se):
-		e := *se
-		e.Op = op
-		return &e
-	case errors.As(err, &ue):
-		return &Error{Op: op, URL: c.endpoint, Kind: KindUnavailable, Err: describeNetErr(ue.Err)}
-	default: // the JSON decoded but not into what we asked for
-		return &Error{Op: op, URL: c.endpoint, Kind: KindProtocol, Err: err}
-	}
+	return nil
+}
+
+// fail marks e with the key, so that Error() blanks it wherever Stash's
+// answer (quoted by a decoding error, say) carried it.
+func (c *Client) fail(e *Error) *Error {
+	e.secret = c.key
+	return e
 }
 
 // describeNetErr makes timeouts say so plainly.
@@ -146,36 +168,30 @@ const (
 // JobQueue lists queued and running jobs. Stash answers null for an empty
 // queue; that is an empty slice here.
 func (c *Client) JobQueue(ctx context.Context) ([]Job, error) {
-	var out struct {
-		JobQueue []Job `json:"jobQueue"`
-	}
-	if err := c.run(ctx, "jobQueue", qJobQueue, nil, &out); err != nil {
+	var jobs []Job
+	if err := c.run(ctx, "jobQueue", qJobQueue, nil, map[string]any{"jobQueue": &jobs}); err != nil {
 		return nil, err
 	}
-	return out.JobQueue, nil
+	return jobs, nil
 }
 
 // FindJob returns a job, or ErrJobNotFound when Stash answers null.
 func (c *Client) FindJob(ctx context.Context, id string) (Job, error) {
-	var out struct {
-		FindJob *Job `json:"findJob"`
-	}
-	if err := c.run(ctx, "findJob", qFindJob, map[string]any{"id": id}, &out); err != nil {
+	var job *Job
+	if err := c.run(ctx, "findJob", qFindJob, map[string]any{"id": id}, map[string]any{"findJob": &job}); err != nil {
 		return Job{}, err
 	}
-	if out.FindJob == nil {
+	if job == nil {
 		return Job{}, fmt.Errorf("find job %s: %w", id, ErrJobNotFound)
 	}
-	return *out.FindJob, nil
+	return *job, nil
 }
 
 // StopJob asks Stash to stop a job. Stash answers true even for an unknown
 // id, so callers confirm with FindJob.
 func (c *Client) StopJob(ctx context.Context, id string) error {
-	var out struct {
-		StopJob bool `json:"stopJob"`
-	}
-	return c.run(ctx, "stopJob", mStopJob, map[string]any{"id": id}, &out)
+	var stopped bool
+	return c.run(ctx, "stopJob", mStopJob, map[string]any{"id": id}, map[string]any{"stopJob": &stopped})
 }
 
 // Generate starts metadataGenerate and returns Stash's job id. It refuses
@@ -184,32 +200,28 @@ func (c *Client) Generate(ctx context.Context, in GenerateInput) (string, error)
 	if len(in.SceneIDs) == 0 {
 		return "", errors.New("generate: refusing an empty sceneIDs list (stash would generate the whole library)")
 	}
-	var out struct {
-		ID string `json:"metadataGenerate"`
-	}
-	if err := c.run(ctx, "metadataGenerate", mGenerate, map[string]any{"input": in}, &out); err != nil {
+	var id string
+	if err := c.run(ctx, "metadataGenerate", mGenerate, map[string]any{"input": in}, map[string]any{"metadataGenerate": &id}); err != nil {
 		return "", err
 	}
-	if out.ID == "" {
-		return "", &Error{Op: "metadataGenerate", URL: c.endpoint, Kind: KindProtocol, Msg: "no job id in the answer"}
+	if id == "" {
+		return "", c.fail(&Error{Op: "metadataGenerate", URL: c.endpoint, Kind: KindProtocol, Status: http.StatusOK, Msg: "no job id in the answer"})
 	}
-	return out.ID, nil
+	return id, nil
 }
 
 // GenerateDefaults reads the generate options the user saved in Stash's
 // settings (what Stash's own Generate button uses). All nil when none.
 func (c *Client) GenerateDefaults(ctx context.Context) (GenerateOptions, error) {
-	var out struct {
-		Configuration struct {
-			Defaults struct {
-				Generate *GenerateOptions `json:"generate"`
-			} `json:"defaults"`
-		} `json:"configuration"`
+	var cfg struct {
+		Defaults struct {
+			Generate *GenerateOptions `json:"generate"`
+		} `json:"defaults"`
 	}
-	if err := c.run(ctx, "configuration", qDefaults, nil, &out); err != nil {
+	if err := c.run(ctx, "configuration", qDefaults, nil, map[string]any{"configuration": &cfg}); err != nil {
 		return GenerateOptions{}, err
 	}
-	if g := out.Configuration.Defaults.Generate; g != nil {
+	if g := cfg.Defaults.Generate; g != nil {
 		return *g, nil
 	}
 	return GenerateOptions{}, nil

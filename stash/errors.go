@@ -1,10 +1,10 @@
 package stash
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 )
 
 // Kind says what went wrong talking to Stash, which decides the exit code
@@ -34,6 +34,10 @@ type Error struct {
 	Status int // HTTP status, 0 when there was none
 	Msg    string
 	Err    error
+
+	// secret is the API key, blanked from Error() as a last line of
+	// defence: a decoding error may quote a value Stash sent back.
+	secret string
 }
 
 func (e *Error) Error() string {
@@ -54,6 +58,9 @@ func (e *Error) Error() string {
 	}
 	if e.Err != nil {
 		s += ": " + e.Err.Error()
+	}
+	if e.secret != "" {
+		s = strings.ReplaceAll(s, e.secret, "<redacted>")
 	}
 	return s
 }
@@ -96,24 +103,6 @@ func redactURL(u *url.URL) string {
 	c.RawQuery = ""
 	c.Fragment = ""
 	return c.String()
-}
-
-// classify turns a transport-level error into an *Error, leaving
-// cancellation of our own context alone.
-func classify(ctx context.Context, op, where string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	var se *Error
-	if errors.As(err, &se) {
-		c := *se
-		c.Op = op
-		return &c
-	}
-	return &Error{Op: op, URL: where, Kind: KindUnavailable, Err: unwrapURLError(err)}
 }
 
 // unwrapURLError strips net/http's `Post "url":` prefix, which would repeat

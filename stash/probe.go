@@ -61,7 +61,7 @@ func (c *Client) Probe(ctx context.Context, r Resource, raw string) (ProbeResult
 	op := "GET " + u.Path
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return 0, &Error{Op: op, URL: redactURL(c.base), Kind: KindProtocol, Err: err}
+		return 0, c.fail(&Error{Op: op, URL: redactURL(c.base), Kind: KindProtocol, Err: err})
 	}
 	req.Header.Set("Range", "bytes=0-0")
 	if c.key != "" {
@@ -72,7 +72,7 @@ func (c *Client) Probe(ctx context.Context, r Resource, raw string) (ProbeResult
 		if ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
-		return 0, &Error{Op: op, URL: redactURL(c.base), Kind: KindUnavailable, Err: describeNetErr(unwrapURLError(err))}
+		return 0, c.fail(&Error{Op: op, URL: redactURL(c.base), Kind: KindUnavailable, Err: describeNetErr(unwrapURLError(err))})
 	}
 	defer func() {
 		// Drain a small body so the connection is reused; a server that
@@ -83,7 +83,7 @@ func (c *Client) Probe(ctx context.Context, r Resource, raw string) (ProbeResult
 	result, perr := classifyProbe(r, res)
 	if perr != nil {
 		perr.Op, perr.URL = op, redactURL(c.base)
-		return 0, perr
+		return 0, c.fail(perr)
 	}
 	return result, nil
 }
@@ -106,6 +106,10 @@ func classifyProbe(r Resource, res *http.Response) (ProbeResult, *Error) {
 			return Gone, nil
 		}
 		return Missing, nil
+	case s == http.StatusRequestedRangeNotSatisfiable:
+		// A zero-byte file has no first byte: a generation that failed
+		// half-way, not a file Stash can serve.
+		return Missing, nil
 	case s == http.StatusUnauthorized || s == http.StatusForbidden || (s >= 300 && s < 400):
 		return 0, &Error{Kind: KindAuth, Status: s, Msg: fmt.Sprintf("HTTP %d for a generated file (the login page, not the file)", s)}
 	case s >= 500:
@@ -121,7 +125,7 @@ func classifyProbe(r Resource, res *http.Response) (ProbeResult, *Error) {
 func (c *Client) fileURL(raw string) (*url.URL, error) {
 	p, err := url.Parse(raw)
 	if err != nil || p.Path == "" {
-		return nil, &Error{Op: "probe", URL: redactURL(c.base), Kind: KindProtocol, Msg: "stash reported an unusable file URL"}
+		return nil, c.fail(&Error{Op: "probe", URL: redactURL(c.base), Kind: KindProtocol, Msg: "stash reported an unusable file URL"})
 	}
 	u := *c.base
 	u.Path, u.RawPath = p.Path, p.RawPath

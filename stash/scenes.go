@@ -3,6 +3,7 @@ package stash
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 )
@@ -63,16 +64,17 @@ func (c *Client) scenes(ctx context.Context, query string, q SceneQuery) (SceneP
 		"scene_filter": filter,
 		"filter":       map[string]any{"page": 1, "per_page": q.PerPage, "sort": "id", "direction": "ASC"},
 	}
-	var out struct {
-		FindScenes struct {
-			Count  int     `json:"count"`
-			Scenes []Scene `json:"scenes"`
-		} `json:"findScenes"`
+	var res *struct {
+		Count  int     `json:"count"`
+		Scenes []Scene `json:"scenes"`
 	}
-	if err := c.run(ctx, "findScenes", query, vars, &out); err != nil {
+	if err := c.run(ctx, "findScenes", query, vars, map[string]any{"findScenes": &res}); err != nil {
 		return ScenePage{}, err
 	}
-	return ScenePage{Count: out.FindScenes.Count, Scenes: out.FindScenes.Scenes}, nil
+	if res == nil {
+		return ScenePage{}, c.fail(&Error{Op: "findScenes", URL: c.endpoint, Kind: KindProtocol, Status: http.StatusOK, Msg: "findScenes is null"})
+	}
+	return ScenePage{Count: res.Count, Scenes: res.Scenes}, nil
 }
 
 // MarkerQuery selects one page of markers in id order. Stash has no id
@@ -112,23 +114,26 @@ func (c *Client) Markers(ctx context.Context, q MarkerQuery) (MarkerPage, error)
 			return MarkerPage{}, fmt.Errorf("markers of scene %q: not a Stash scene id", q.SceneID)
 		}
 		filter["scene_filter"] = map[string]any{"id": map[string]any{"value": id, "modifier": "EQUALS"}}
-	} else if q.SceneIDFrom > 0 && q.SceneIDTo >= q.SceneIDFrom {
+	} else if q.SceneIDFrom > 0 && q.SceneIDTo > 0 {
+		// An inverted range selects no scene, as BETWEEN does; it must not
+		// fall through to every marker.
 		filter["scene_filter"] = map[string]any{"id": map[string]any{"value": q.SceneIDFrom, "value2": q.SceneIDTo, "modifier": "BETWEEN"}}
 	}
 	vars := map[string]any{
 		"scene_marker_filter": filter,
 		"filter":              map[string]any{"page": q.Page, "per_page": q.PerPage, "sort": "id", "direction": "ASC"},
 	}
-	var out struct {
-		FindSceneMarkers struct {
-			Count   int      `json:"count"`
-			Markers []Marker `json:"scene_markers"`
-		} `json:"findSceneMarkers"`
+	var res *struct {
+		Count   int      `json:"count"`
+		Markers []Marker `json:"scene_markers"`
 	}
-	if err := c.run(ctx, "findSceneMarkers", qMarkers, vars, &out); err != nil {
+	if err := c.run(ctx, "findSceneMarkers", qMarkers, vars, map[string]any{"findSceneMarkers": &res}); err != nil {
 		return MarkerPage{}, err
 	}
-	return MarkerPage{Count: out.FindSceneMarkers.Count, Markers: out.FindSceneMarkers.Markers}, nil
+	if res == nil {
+		return MarkerPage{}, c.fail(&Error{Op: "findSceneMarkers", URL: c.endpoint, Kind: KindProtocol, Status: http.StatusOK, Msg: "findSceneMarkers is null"})
+	}
+	return MarkerPage{Count: res.Count, Markers: res.Markers}, nil
 }
 
 // knownChunk bounds the aliases per request in KnownScenes.
@@ -136,7 +141,9 @@ const knownChunk = 250
 
 // KnownScenes returns the subset of ids that Stash still has. It asks
 // findScene (null for an unknown id) under one alias per id, because
-// findScenes(ids:) fails as a whole when a single id is unknown.
+// findScenes(ids:) fails as a whole when a single id is unknown. The answer
+// is read by alias, so the map is keyed by the ids as given, and an alias
+// missing from the answer is an error rather than a deleted scene.
 func (c *Client) KnownScenes(ctx context.Context, ids []string) (map[string]bool, error) {
 	known := make(map[string]bool, len(ids))
 	for start := 0; start < len(ids); start += knownChunk {
@@ -144,6 +151,10 @@ func (c *Client) KnownScenes(ctx context.Context, ids []string) (map[string]bool
 		var q strings.Builder
 		q.WriteString("query KnownScenes(")
 		vars := make(map[string]any, len(chunk))
+		found := make([]*struct {
+			ID string `json:"id"`
+		}, len(chunk))
+		fields := make(map[string]any, len(chunk))
 		for i, id := range chunk {
 			if _, err := strconv.ParseUint(id, 10, 63); err != nil {
 				continue // never a Stash id; leave it unknown
@@ -153,6 +164,7 @@ func (c *Client) KnownScenes(ctx context.Context, ids []string) (map[string]bool
 			}
 			fmt.Fprintf(&q, "$i%d: ID", i)
 			vars[fmt.Sprintf("i%d", i)] = id
+			fields[fmt.Sprintf("s%d", i)] = &found[i]
 		}
 		if len(vars) == 0 {
 			continue
@@ -164,15 +176,12 @@ func (c *Client) KnownScenes(ctx context.Context, ids []string) (map[string]bool
 			}
 		}
 		q.WriteString(" }")
-		out := map[string]*struct {
-			ID string `json:"id"`
-		}{}
-		if err := c.run(ctx, "findScene", q.String(), vars, &out); err != nil {
+		if err := c.run(ctx, "findScene", q.String(), vars, fields); err != nil {
 			return nil, err
 		}
-		for _, s := range out {
+		for i, s := range found {
 			if s != nil {
-				known[s.ID] = true
+				known[chunk[i]] = true
 			}
 		}
 	}

@@ -35,17 +35,26 @@ func (t *apiTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	t.noteDate(res)
+	defer res.Body.Close()
+	tooBig := func() error {
+		return &Error{URL: t.where, Kind: KindProtocol, Status: res.StatusCode,
+			Msg: fmt.Sprintf("answer larger than %d bytes, refused", t.maxBody), secret: t.key}
+	}
+	if res.ContentLength > t.maxBody {
+		return nil, tooBig() // declared too big: not a byte is read
+	}
 	body, err := io.ReadAll(io.LimitReader(res.Body, t.maxBody+1))
-	res.Body.Close()
 	if err != nil {
-		return nil, &Error{URL: t.where, Kind: KindUnavailable, Status: res.StatusCode, Msg: "reading the answer", Err: err}
+		// A plain error: the caller finds it inside a *url.Error (or the
+		// client's timeout error) and makes it KindUnavailable.
+		return nil, fmt.Errorf("reading the answer: %w", err)
 	}
 	if int64(len(body)) > t.maxBody {
-		return nil, &Error{URL: t.where, Kind: KindProtocol, Status: res.StatusCode,
-			Msg: fmt.Sprintf("answer larger than %d bytes, refused", t.maxBody)}
+		return nil, tooBig()
 	}
-	if err := checkAPIAnswer(res, body); err != nil {
+	if err := checkAPIAnswer(res, body, t.key); err != nil {
 		err.URL = t.where
+		err.secret = t.key
 		return nil, err
 	}
 	res.Body = io.NopCloser(bytes.NewReader(body))
@@ -60,8 +69,11 @@ func (t *apiTransport) noteDate(res *http.Response) {
 }
 
 // checkAPIAnswer decides whether a GraphQL HTTP answer may be handed to the
-// JSON decoder, and says what is wrong with it if not.
-func checkAPIAnswer(res *http.Response, body []byte) *Error {
+// JSON decoder, and says what is wrong with it if not. Whatever it lets
+// through is a JSON object with a data object: machinebox/graphql panics
+// on a bare null, and an answer without data would read as empty results.
+// key is blanked from everything it quotes.
+func checkAPIAnswer(res *http.Response, body []byte, key string) *Error {
 	status := res.StatusCode
 	switch {
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
@@ -72,31 +84,40 @@ func checkAPIAnswer(res *http.Response, body []byte) *Error {
 			return &Error{Kind: KindAuth, Status: status, Msg: fmt.Sprintf("HTTP %d to the login page", status)}
 		}
 		return &Error{Kind: KindProtocol, Status: status,
-			Msg: fmt.Sprintf("HTTP %d redirect to %s; set stash.url to the address it redirects to", status, snippet([]byte(loc)))}
+			Msg: fmt.Sprintf("HTTP %d redirect to %s; set stash.url to the address it redirects to", status, snippet([]byte(loc), key))}
 	case status >= 500:
-		return &Error{Kind: KindUnavailable, Status: status, Msg: fmt.Sprintf("HTTP %d: %s", status, snippet(body))}
+		return &Error{Kind: KindUnavailable, Status: status, Msg: fmt.Sprintf("HTTP %d: %s", status, snippet(body, key))}
 	}
 	if !json.Valid(body) {
 		return &Error{Kind: KindUnavailable, Status: status,
-			Msg: fmt.Sprintf("HTTP %d answer is not JSON (%s): %s", status, res.Header.Get("Content-Type"), snippet(body))}
+			Msg: fmt.Sprintf("HTTP %d answer is not JSON (%s): %s", status,
+				clean(res.Header.Get("Content-Type"), key, 60), snippet(body, key))}
 	}
 	var env struct {
+		Data   json.RawMessage `json:"data"`
 		Errors []struct {
 			Message string `json:"message"`
 		} `json:"errors"`
 	}
-	if err := json.Unmarshal(body, &env); err != nil {
-		return &Error{Kind: KindProtocol, Status: status, Msg: "answer is not a GraphQL response", Err: err}
+	// json.Valid passed, so there is a first byte; a bare null would
+	// decode into env without complaint.
+	if bytes.TrimLeft(body, " \t\r\n")[0] != '{' || json.Unmarshal(body, &env) != nil {
+		return &Error{Kind: KindProtocol, Status: status,
+			Msg: fmt.Sprintf("HTTP %d answer is not a GraphQL response: %s", status, snippet(body, key))}
 	}
 	if len(env.Errors) > 0 {
+		// Every message: the first is often not the one that explains.
 		msgs := make([]string, len(env.Errors))
 		for i, e := range env.Errors {
-			msgs[i] = e.Message
+			msgs[i] = clean(e.Message, key, 300)
 		}
-		return &Error{Kind: KindGraphQL, Status: status, Msg: snippet([]byte(strings.Join(msgs, "; ")))}
+		return &Error{Kind: KindGraphQL, Status: status, Msg: strings.Join(msgs, "; ")}
 	}
 	if status != http.StatusOK {
-		return &Error{Kind: KindProtocol, Status: status, Msg: fmt.Sprintf("HTTP %d: %s", status, snippet(body))}
+		return &Error{Kind: KindProtocol, Status: status, Msg: fmt.Sprintf("HTTP %d: %s", status, snippet(body, key))}
+	}
+	if data := bytes.TrimSpace(env.Data); len(data) == 0 || data[0] != '{' {
+		return &Error{Kind: KindProtocol, Status: status, Msg: "answer has neither data nor errors: " + snippet(body, key)}
 	}
 	return nil
 }
@@ -106,18 +127,29 @@ var (
 	unprintable = regexp.MustCompile(`[^\x20-\x7e]+`)
 )
 
-// snippet is the start of a body, safe to print: one line, short, and with
-// anything that looks like a key parameter blanked.
-func snippet(b []byte) string {
-	const max = 120
-	s := unprintable.ReplaceAllString(string(b), " ")
+// clean makes text from Stash (or whatever answered instead) safe to print:
+// one line of printable ASCII, no key, at most max bytes.
+func clean(s, key string, max int) string {
 	s = secretParam.ReplaceAllString(s, "$1=<redacted>")
+	if key != "" {
+		s = strings.ReplaceAll(s, key, "<redacted>")
+	}
+	s = unprintable.ReplaceAllString(s, " ")
 	s = strings.TrimSpace(s)
 	if len(s) > max {
 		s = s[:max] + "..."
 	}
 	if s == "" {
 		return "(empty)"
+	}
+	return s
+}
+
+// snippet is the start of a body, safe to print and quoted.
+func snippet(b []byte, key string) string {
+	s := clean(string(b), key, 120)
+	if s == "(empty)" {
+		return s
 	}
 	return fmt.Sprintf("%q", s)
 }
