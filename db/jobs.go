@@ -199,11 +199,15 @@ func (s *Store) JobsOfRun(ctx context.Context, runID int64) ([]Job, error) {
 	return out, s.wrap("list jobs of run", err)
 }
 
-// AdoptJob hands a job to the adopting run.
+// AdoptJob hands a job to the adopting run; ErrNotFound when the job is gone.
 func (s *Store) AdoptJob(ctx context.Context, id, runID int64, reason string) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE jobs SET run_id = $2 WHERE id = $1`, id, runID); err != nil {
+		tag, err := tx.Exec(ctx, `UPDATE jobs SET run_id = $2 WHERE id = $1`, id, runID)
+		if err != nil {
 			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
 		}
 		return addAction(ctx, tx, id, ActionAdopted, reason)
 	})

@@ -2,6 +2,7 @@ package db
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -102,7 +103,7 @@ func (s *Store) UpsertMarkers(ctx context.Context, rows []MarkerRow, resetScenes
 func (s *Store) Cursor(ctx context.Context, name string) (string, error) {
 	var c string
 	err := s.pool.QueryRow(ctx, `SELECT cursor FROM sync_state WHERE name = $1`, name).Scan(&c)
-	if err == pgx.ErrNoRows {
+	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}
 	return c, s.wrap("read sync cursor "+name, err)

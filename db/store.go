@@ -37,6 +37,22 @@ func (e *UnavailableError) Hint() string {
 	return "check that PostgreSQL is running at " + e.Host + " and that database.url (or STASHGEN_DATABASE_URL) is right"
 }
 
+// RefusedError means PostgreSQL answered but refused the login or has no
+// such database: a configuration problem (exit 78), not an outage.
+type RefusedError struct {
+	Host string
+	Err  error
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("postgresql at %s refused the connection: %v", e.Host, e.Err)
+}
+func (e *RefusedError) Unwrap() error { return e.Err }
+func (e *RefusedError) ExitCode() int { return 78 }
+func (e *RefusedError) Hint() string {
+	return "check the user, password and database name in database.url (or STASHGEN_DATABASE_URL); create the database with createdb if it is missing"
+}
+
 // Store is stashgen's database. Every method takes ctx first.
 type Store struct {
 	pool   *pgxpool.Pool
@@ -51,6 +67,11 @@ var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 func Open(ctx context.Context, url, schema string) (*Store, error) {
 	if !identRE.MatchString(schema) {
 		return nil, fmt.Errorf("database schema %q: want a plain lowercase identifier", schema)
+	}
+	if strings.HasPrefix(schema, "pg_") {
+		// pg_catalog, pg_temp, pg_toast: reserved, and CREATE SCHEMA refuses
+		// any other pg_ name.
+		return nil, fmt.Errorf("database schema %q: names starting with pg_ are reserved by PostgreSQL", schema)
 	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -72,6 +93,12 @@ func Open(ctx context.Context, url, schema string) (*Store, error) {
 		pool.Close()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && (pe.Code == "28P01" || pe.Code == "28000" || pe.Code == "3D000") {
+			// Reached the server, which refused the login or does not have
+			// the database: retrying will not help, the URL must change.
+			return nil, &RefusedError{Host: host, Err: fmt.Errorf("%s (SQLSTATE %s)", pe.Message, pe.Code)}
 		}
 		return nil, &UnavailableError{Host: host, Err: describeConnErr(err)}
 	}
