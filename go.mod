@@ -9,6 +9,7 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/machinebox/graphql v0.2.2
 	github.com/vektah/gqlparser/v2 v2.5.64
+	golang.org/x/sys v0.50.0
 )
 
 require (
@@ -19,6 +20,5 @@ require (
 	github.com/matryer/is v1.4.1 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
 	golang.org/x/sync v0.22.0 // indirect
-	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/text v0.41.0 // indirect
 )

@@ -10,20 +10,33 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gofrs/flock"
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sys/unix"
 
+	"github.com/stashgen/stashgen/cycle"
+	"github.com/stashgen/stashgen/cycle/config"
+	"github.com/stashgen/stashgen/cycle/report"
 	"github.com/stashgen/stashgen/db/dbtest"
 	"github.com/stashgen/stashgen/stash/stashtest"
 )
@@ -496,13 +509,25 @@ func TestE2E_DryRunBusyAfterARealRun(t *testing.T) {
 
 func TestE2E_ConfigShowRedacts(t *testing.T) {
 	t.Parallel()
-	e := newE2E(t, "")
+	e := newE2E(t, "\n[notify]\nping_url = \"https://hc-ping.com/0f6b1e4c-secret-uuid\"\n")
 
-	o := e.run("config", "show")
+	o := e.run("--database-url", "postgres://stashgen:hunter2-db-pass@127.0.0.1:5432/stashgen", "config", "show")
 
 	e.want(o, 0)
-	if !strings.Contains(o.stdout, "stash.api_key") || !strings.Contains(o.stdout, "<redacted>") {
-		t.Fatalf("stdout:\n%s", o.stdout)
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^stash\.api_key +=  *<redacted> +# env$`),
+		regexp.MustCompile(`(?m)^stash\.url +=  *http://127\.0\.0\.1:\d+ +# file$`),
+		regexp.MustCompile(`(?m)^database\.url += postgres://stashgen:<redacted>@127\.0\.0\.1:5432/stashgen +# flag$`),
+		regexp.MustCompile(`(?m)^generate\.batch_size += 500 +# default$`),
+		regexp.MustCompile(`(?m)^notify\.ping_url += https://hc-ping\.com/<redacted> +# file$`),
+		regexp.MustCompile(`(?m)^# config file: ` + regexp.QuoteMeta(e.config) + `$`),
+	} {
+		if !want.MatchString(o.stdout) {
+			t.Fatalf("config show lacks %s:\n%s", want, o.stdout)
+		}
+	}
+	if strings.Contains(o.stdout, "hunter2-db-pass") || strings.Contains(o.stdout, "0f6b1e4c-secret-uuid") {
+		t.Fatalf("config show printed a secret:\n%s", o.stdout)
 	}
 }
 
@@ -552,5 +577,698 @@ func scan(t *testing.T, fake *stashtest.Server) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("metadataScan: HTTP %d", res.StatusCode)
+	}
+}
+
+// exec runs SQL on the scenario's database as the test's admin.
+func (e *e2e) exec(sql string, args ...any) {
+	e.t.Helper()
+	conn, err := pgx.Connect(context.Background(), e.dbURL)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), sql, args...); err != nil {
+		e.t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// seedRun inserts a finished run that started ago and took a minute, on a
+// host other than this one (so status cannot check its process).
+func (e *e2e) seedRun(outcome string, code int, ago time.Duration) {
+	e.t.Helper()
+	e.exec(`INSERT INTO stashgen.runs (command, started_at, finished_at, host, pid, version, outcome, exit_code)
+		VALUES ('once', now() - $1::interval, now() - $1::interval + interval '1 minute', 'elsewhere', 1, 'test', $2, $3)`,
+		fmt.Sprintf("%d seconds", int(ago.Seconds())), outcome, code)
+}
+
+// seedBeat writes the heartbeat as the newest run left it, ago.
+func (e *e2e) seedBeat(ago time.Duration) {
+	e.t.Helper()
+	e.exec(`INSERT INTO stashgen.heartbeats (name, host, pid, run_id, phase, beat_at, started_at)
+		VALUES ('stashgen', 'elsewhere', 1, (SELECT max(id) FROM stashgen.runs), 'done', now() - $1::interval, now() - $1::interval)
+		ON CONFLICT (name) DO UPDATE SET beat_at = EXCLUDED.beat_at`, fmt.Sprintf("%d seconds", int(ago.Seconds())))
+}
+
+// statusJSON runs status --json and decodes it strictly.
+func (e *e2e) statusJSON(code int) report.Status {
+	e.t.Helper()
+	o := e.run("status", "--json")
+	e.want(o, code)
+	dec := json.NewDecoder(strings.NewReader(o.stdout))
+	dec.DisallowUnknownFields()
+	var st report.Status
+	if err := dec.Decode(&st); err != nil {
+		e.t.Fatalf("status --json: %v\n%s", err, o.stdout)
+	}
+	if st.Now.IsZero() || st.JobIntervalSeconds != 3600 || st.Health.Reasons == nil || st.Jobs == nil || st.Stash.Queue == nil {
+		e.t.Fatalf("status --json lacks a required field:\n%s", o.stdout)
+	}
+	return st
+}
+
+// Each health state gives its exit code, the one a Nagios-style check
+// reads: 0 healthy, 1 warning, 2 critical, 3 unknown.
+func TestE2E_StatusHealthStates(t *testing.T) {
+	t.Parallel()
+	const h = time.Hour
+	tests := []struct {
+		name   string
+		seed   func(e *e2e)
+		code   int
+		reason string
+	}{
+		{"healthy", func(e *e2e) {
+			e.seedRun("generated", 0, 65*time.Minute)
+			e.seedBeat(64 * time.Minute)
+		}, 0, ""},
+		{"stood aside counts as fine", func(e *e2e) {
+			e.seedRun("generated", 0, 5*h)
+			e.seedRun("skipped_locked", 75, 30*time.Minute)
+			e.seedBeat(90 * time.Minute)
+		}, 0, ""},
+		{"last run failed", func(e *e2e) {
+			e.seedRun("generated", 0, 3*h)
+			e.seedRun("failed", 1, 10*time.Minute)
+			e.seedBeat(9 * time.Minute)
+		}, 1, "the last run (#2) failed: failed (exit 1)"},
+		{"stale heartbeat", func(e *e2e) {
+			e.seedRun("generated", 0, 3*h)
+			e.seedBeat(3*h - time.Minute)
+			e.seedRun("skipped_locked", 75, 10*time.Minute)
+		}, 1, "the last heartbeat is 2h59m old"},
+		{"no success for 6 intervals", func(e *e2e) {
+			e.seedRun("generated", 0, 7*h)
+			e.seedBeat(7*h - time.Minute)
+		}, 2, "no run went well in the last 6h"},
+		{"three failures in a row", func(e *e2e) {
+			e.seedRun("generated", 0, 2*h)
+			e.seedRun("error", 69, 40*time.Minute)
+			e.seedRun("failed", 1, 30*time.Minute)
+			e.seedRun("abandoned", 0, 20*time.Minute)
+			e.seedBeat(20 * time.Minute)
+		}, 2, "the last 3 runs failed"},
+		{"first run failed", func(e *e2e) {
+			e.seedRun("error", 69, 10*time.Minute)
+			e.seedBeat(9 * time.Minute)
+		}, 1, "the last run (#1) failed"},
+		{"never ran", nil, 2, "no run recorded yet"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newE2E(t, "")
+			if tt.seed != nil {
+				e.want(e.run("migrate"), 0)
+				tt.seed(e)
+			}
+
+			o := e.run("status")
+
+			e.want(o, tt.code)
+			if !strings.Contains(o.stdout, tt.reason) || strings.Contains(o.stderr, "stashgen: error") {
+				t.Fatalf("status lacks %q or printed an error:\n%s%s", tt.reason, o.stdout, o.stderr)
+			}
+			if n := strings.Count(o.stdout, "\n"); n > 15 {
+				t.Fatalf("%d lines:\n%s", n, o.stdout)
+			}
+			st := e.statusJSON(tt.code)
+			if st.Health.ExitCode != tt.code || int(st.Health.Level) != tt.code {
+				t.Fatalf("status --json health = %+v", st.Health)
+			}
+		})
+	}
+	t.Run("database unreachable", func(t *testing.T) {
+		t.Parallel()
+		e := newE2E(t, "")
+		cmd, stdout, stderr := e.command("status")
+		cmd.Env = append(cmd.Env, "STASHGEN_DATABASE_URL=postgres://stashgen:hunter2-db-pass@127.0.0.1:1/stashgen?connect_timeout=2")
+		o := e.finish(cmd.Run(), stdout, stderr)
+		e.want(o, 3)
+		if !strings.Contains(o.stdout, "UNKNOWN") || !strings.Contains(o.stdout, "127.0.0.1:1") || strings.Contains(o.stdout+o.stderr, "hunter2-db-pass") {
+			t.Fatalf("stdout:\n%s\nstderr:\n%s", o.stdout, o.stderr)
+		}
+	})
+}
+
+// Status while a run follows its Stash job: the heartbeat's process is
+// alive, and the job shows with Stash's progress.
+func TestE2E_StatusDuringRun(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, "", stashtest.WithScenesPerTick(1))
+	e.fake.AddScenes(3)
+	e.holdFindJob()
+	cmd, stdout, stderr := e.command("once")
+	done := start(t, cmd)
+	e.waitHang(done)
+
+	o := e.run("status")
+	st := e.statusJSON(0)
+	stashDown := e.fake
+	stashDown.Down()
+	down := e.run("status")
+	if err := stashDown.Up(); err != nil {
+		t.Fatal(err)
+	}
+	e.fake.ReleaseHung()
+	e.want(e.finish(<-done, stdout, stderr), 0)
+
+	e.want(o, 0)
+	for _, want := range []string{"HEALTHY", "running since", "in phase start", "(running)", "ledger #1 stash_generate running", "stash job 1: RUNNING"} {
+		if !strings.Contains(o.stdout, want) {
+			t.Fatalf("status lacks %q:\n%s", want, o.stdout)
+		}
+	}
+	if st.Heartbeat == nil || st.Heartbeat.Alive == nil || !*st.Heartbeat.Alive || len(st.Jobs) != 1 || st.Jobs[0].Stash == nil ||
+		st.Jobs[0].Stash.Status != "RUNNING" || !st.Stash.Reachable {
+		t.Fatalf("status --json: %+v", st)
+	}
+	e.want(down, 0) // an unreachable Stash is reported, not a failure
+	if !strings.Contains(down.stdout, "unreachable") {
+		t.Fatalf("status with Stash down:\n%s", down.stdout)
+	}
+}
+
+func TestE2E_History(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, "")
+	e.fake.AddScenes(2)
+	e.want(e.run("once"), 0)
+	e.fake.AddScenes(1)
+	e.fake.FailNextGenerate("no ffmpeg")
+	e.want(e.run("once"), 1)
+
+	o := e.run("history")
+
+	e.want(o, 0)
+	lines := strings.Split(o.stdout, "\n")
+	if !strings.HasPrefix(lines[0], "RUN") || !strings.HasPrefix(lines[1], "#2 ") || !strings.Contains(lines[1], "failed") {
+		t.Fatalf("history is not newest first:\n%s", o.stdout)
+	}
+	for _, want := range []string{"LAUNCHED", "FAILED", "FINISHED", "error: stash job 2 failed: no ffmpeg", "generated", "(stash 1)"} {
+		if !strings.Contains(o.stdout, want) {
+			t.Fatalf("history lacks %q:\n%s", want, o.stdout)
+		}
+	}
+
+	j := e.run("history", "--json", "--limit", "1")
+	e.want(j, 0)
+	dec := json.NewDecoder(strings.NewReader(j.stdout))
+	dec.DisallowUnknownFields()
+	var h report.History
+	if err := dec.Decode(&h); err != nil {
+		t.Fatalf("history --json: %v\n%s", err, j.stdout)
+	}
+	if len(h.Runs) != 1 || h.Runs[0].ID != 2 || h.Runs[0].Outcome != "failed" || h.Runs[0].ExitCode == nil || *h.Runs[0].ExitCode != 1 ||
+		h.Runs[0].StashJobID != "2" || len(h.Runs[0].Actions) != 2 || h.Runs[0].Actions[1].Action != "FAILED" || h.Runs[0].DurationSeconds <= 0 {
+		t.Fatalf("history --json:\n%s", j.stdout)
+	}
+	e.want(e.run("history", "--limit", "0"), 64)
+}
+
+// pingServer records the pings it gets, answering status.
+type pingServer struct {
+	*httptest.Server
+	mu     sync.Mutex
+	got    []string // "METHOD path?query body"
+	status int
+}
+
+const pingSecret = "/ping-secret-3e1f0a"
+
+func newPingServer(t *testing.T, status int) *pingServer {
+	p := &pingServer{status: status}
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		p.mu.Lock()
+		p.got = append(p.got, r.Method+" "+r.URL.RequestURI()+" "+string(b))
+		p.mu.Unlock()
+		w.WriteHeader(p.status)
+	}))
+	t.Cleanup(p.Close)
+	return p
+}
+
+func (p *pingServer) pings() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.got...)
+}
+
+func (p *pingServer) config(onSkip bool) string {
+	return fmt.Sprintf("\n[notify]\nping_url = %q\nping_on_skip = %v\n", p.URL+pingSecret, onSkip)
+}
+
+var ridRE = regexp.MustCompile(`\?rid=([0-9a-f-]{36}) `)
+
+func TestE2E_Pings(t *testing.T) {
+	t.Parallel()
+	t.Run("generated", func(t *testing.T) {
+		t.Parallel()
+		ps := newPingServer(t, http.StatusOK)
+		e := newE2E(t, ps.config(false))
+		e.fake.AddScenes(1)
+
+		o := e.run("once")
+
+		e.want(o, 0)
+		got := ps.pings()
+		if len(got) != 2 || !strings.HasPrefix(got[0], "GET "+pingSecret+"/start?rid=") || !strings.HasPrefix(got[1], "POST "+pingSecret+"/0?rid=") {
+			t.Fatalf("pings = %q", got)
+		}
+		start, end := ridRE.FindStringSubmatch(got[0]), ridRE.FindStringSubmatch(got[1])
+		if start == nil || end == nil || start[1] != end[1] {
+			t.Fatalf("the run ids of /start and the end differ: %q", got)
+		}
+		if !strings.Contains(got[1], `msg="run finished" run_id=1 outcome=generated`) {
+			t.Fatalf("the end ping does not carry the log:\n%s", got[1])
+		}
+		if strings.Contains(o.stderr, pingSecret) {
+			t.Fatalf("the ping URL was logged:\n%s", o.stderr)
+		}
+	})
+	t.Run("failed", func(t *testing.T) {
+		t.Parallel()
+		ps := newPingServer(t, http.StatusOK)
+		e := newE2E(t, ps.config(false))
+		e.fake.AddScenes(1)
+		e.fake.FailNextGenerate("no ffmpeg")
+		e.want(e.run("once"), 1)
+		if got := ps.pings(); len(got) != 2 || !strings.HasPrefix(got[1], "POST "+pingSecret+"/1?rid=") || !strings.Contains(got[1], "no ffmpeg") {
+			t.Fatalf("pings = %q", got)
+		}
+	})
+	t.Run("stood aside, ping_on_skip off", func(t *testing.T) {
+		t.Parallel()
+		ps := newPingServer(t, http.StatusOK)
+		e := newE2E(t, ps.config(false))
+		e.fake.AddScenes(1)
+		scan(t, e.fake)
+		e.want(e.run("once"), 75)
+		if got := ps.pings(); len(got) != 0 {
+			t.Fatalf("a run that stood aside pinged: %q", got)
+		}
+	})
+	t.Run("stood aside, ping_on_skip on", func(t *testing.T) {
+		t.Parallel()
+		ps := newPingServer(t, http.StatusOK)
+		e := newE2E(t, ps.config(true))
+		e.fake.AddScenes(1)
+		scan(t, e.fake)
+		e.want(e.run("once"), 75)
+		if got := ps.pings(); len(got) != 1 || !strings.HasPrefix(got[0], "POST "+pingSecret+"?rid=") {
+			t.Fatalf("pings = %q, want one success ping", got)
+		}
+	})
+	t.Run("database down", func(t *testing.T) {
+		t.Parallel()
+		ps := newPingServer(t, http.StatusOK)
+		e := newE2E(t, ps.config(false))
+		cmd, stdout, stderr := e.command("once")
+		cmd.Env = append(cmd.Env, "STASHGEN_DATABASE_URL=postgres://stashgen@127.0.0.1:1/stashgen?connect_timeout=2")
+		e.want(e.finish(cmd.Run(), stdout, stderr), 69)
+		if got := ps.pings(); len(got) != 1 || !strings.HasPrefix(got[0], "POST "+pingSecret+"/69?rid=") || !strings.Contains(got[0], "127.0.0.1:1") {
+			t.Fatalf("pings = %q", got)
+		}
+	})
+	t.Run("a failing ping server fails nothing", func(t *testing.T) {
+		t.Parallel()
+		ps := newPingServer(t, http.StatusNotFound)
+		e := newE2E(t, ps.config(false))
+		e.fake.AddScenes(1)
+		o := e.run("once")
+		e.want(o, 0)
+		if got := e.lastRun(); got != "generated/0" {
+			t.Fatalf("audit row %s", got)
+		}
+		if !strings.Contains(o.stderr, "ping failed; the run is not affected") || strings.Contains(o.stderr, pingSecret) {
+			t.Fatalf("stderr:\n%s", o.stderr)
+		}
+	})
+}
+
+func TestE2E_MetricsFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "stashgen.prom")
+	e := newE2E(t, "")
+	// metrics_file is a top-level key: it must come before the tables.
+	cfg, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.config, append([]byte(fmt.Sprintf("metrics_file = %q\n", path)), cfg...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.fake.AddScenes(2)
+
+	e.want(e.run("once"), 0)
+
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"# TYPE stashgen_last_run_exit_code gauge\nstashgen_last_run_exit_code 0\n",
+		"stashgen_scenes{state=\"generated\"} 2\n",
+		"stashgen_runs_total{outcome=\"generated\"} 1\n",
+		"# TYPE stashgen_runs_total counter\n",
+		"stashgen_last_success_timestamp_seconds 1",
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Fatalf("metrics lack %q:\n%s", want, b)
+		}
+	}
+
+	cmd, stdout, stderr := e.command("once")
+	cmd.Env = append(cmd.Env, "STASHGEN_DATABASE_URL=postgres://stashgen@127.0.0.1:1/stashgen?connect_timeout=2")
+	e.want(e.finish(cmd.Run(), stdout, stderr), 69)
+	b, err = os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "stashgen_last_run_exit_code 69\n") || strings.Contains(string(b), "stashgen_runs_total") {
+		t.Fatalf("metrics after a run without a database:\n%s", b)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("temporary files left: %v", entries)
+	}
+}
+
+// Under systemd, lines carry a priority prefix journald understands, and
+// no timestamp.
+func TestE2E_JournaldLevels(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, "")
+	e.fake.Down()
+	cmd, stdout, stderr := e.command("once")
+	cmd.Env = append(cmd.Env, "JOURNAL_STREAM=8:12345")
+
+	o := e.finish(cmd.Run(), stdout, stderr)
+
+	e.want(o, 69)
+	var levels []string
+	for _, l := range strings.Split(strings.TrimSpace(o.stderr), "\n") {
+		if strings.HasPrefix(l, "stashgen: ") {
+			continue // the final error line, not a log line
+		}
+		if strings.Contains(l, "time=") || !regexp.MustCompile(`^<[3-7]>level=`).MatchString(l) {
+			t.Fatalf("line without a priority, or with a timestamp: %q", l)
+		}
+		levels = append(levels, l[:3])
+	}
+	if !slices.Contains(levels, "<3>") {
+		t.Fatalf("the error has no <3>:\n%s", o.stderr)
+	}
+}
+
+// The shipped units are what `stashgen systemd` prints for the default
+// configuration (and the file at the default place).
+func TestE2E_SystemdMatchesContrib(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, "")
+	empty := filepath.Join(e.dir, "empty.toml")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, unit := range []string{"service", "timer"} {
+		o := e.run("--config", empty, "systemd", unit)
+		e.want(o, 0)
+		want, err := os.ReadFile(filepath.Join("contrib", "systemd", "stashgen."+unit))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.ReplaceAll(o.stdout, empty, "/etc/stashgen/stashgen.toml"); got != string(want) {
+			t.Fatalf("stashgen systemd %s differs from contrib/systemd/stashgen.%s:\n%s", unit, unit, got)
+		}
+	}
+	o := e.run("systemd")
+	e.want(o, 0)
+	if !strings.Contains(o.stdout, "### /etc/systemd/system/stashgen.service\n") || !strings.Contains(o.stdout, "### /etc/systemd/system/stashgen.timer\n") ||
+		!strings.Contains(o.stdout, "Environment=STASHGEN_CONFIG="+e.config+"\n") || !strings.Contains(o.stdout, "ReadWritePaths="+filepath.Dir(e.lock)+"\n") {
+		t.Fatalf("stashgen systemd:\n%s", o.stdout)
+	}
+}
+
+// Every command, run with a known API key, a database password and a
+// secret ping URL in a config file others can read: none of the three
+// appears in any output, ping or database row, and the file's
+// permissions are warned about once per command, with the run's id.
+func TestE2E_EveryCommandKeepsSecrets(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, "")
+	const dbPass = "dbPASS-never-printed-93f1"
+	role := "stashgen_secret_" + strings.ReplaceAll(strconv.FormatInt(time.Now().UnixNano(), 36), "-", "")
+	dbName := strings.TrimPrefix(mustParse(t, e.dbURL).Path, "/")
+	e.exec(fmt.Sprintf(`CREATE ROLE %s LOGIN PASSWORD '%s'`, role, dbPass))
+	e.exec(fmt.Sprintf(`GRANT ALL ON DATABASE %s TO %s`, dbName, role))
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), e.dbURL)
+		if err == nil {
+			_, _ = conn.Exec(context.Background(), "DROP OWNED BY "+role+" CASCADE")
+			_, _ = conn.Exec(context.Background(), "DROP ROLE "+role)
+			_ = conn.Close(context.Background())
+		}
+	})
+	u := mustParse(t, e.dbURL)
+	u.User = url.UserPassword(role, dbPass)
+	ps := newPingServer(t, http.StatusOK)
+	cfg := fmt.Sprintf(`lock_file = %q
+
+[stash]
+url = %q
+api_key = %q
+timeout = 5
+
+[database]
+url = %q
+
+[notify]
+ping_url = %q
+`, e.lock, e.fake.URL(), e2eKey, u.String(), ps.URL+pingSecret)
+	if err := os.WriteFile(e.config, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(e.config, 0o644); err != nil { // readable by others: the warning's case
+		t.Fatal(err)
+	}
+	e.fake.AddScene(stashtest.SceneResources(generated...))
+	id := e.fake.AddScene()
+
+	secrets := []string{e2eKey, dbPass, pingSecret}
+	var outputs []string
+	for _, args := range [][]string{
+		{"once", "--dry-run"}, {"check", "--dry-run"}, {"once"}, {"check"}, {"status"}, {"status", "--json"},
+		{"history"}, {"history", "--json"}, {"config", "check"}, {"config", "show"}, {"migrate"}, {"version"},
+		{"reset", id}, {"systemd"},
+	} {
+		cmd := exec.Command(binary, args...)
+		cmd.Env = append(os.Environ(), "STASHGEN_CONFIG="+e.config)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		o := e.finish(cmd.Run(), &stdout, &stderr)
+		name := strings.Join(args, " ")
+		if o.code != 0 {
+			t.Errorf("%s: exit %d\n%s%s", name, o.code, o.stdout, o.stderr)
+		}
+		all := o.stdout + o.stderr
+		outputs = append(outputs, name+":\n"+all)
+		if strings.ContainsAny(all, "\r\x1b") {
+			t.Errorf("%s: terminal control characters in output that is not a terminal:\n%q", name, all)
+		}
+		warnings := strings.Count(all, "is readable by other users")
+		switch name {
+		case "once", "check":
+			if warnings != 1 || !regexp.MustCompile(`level=WARN msg="config [^\n]*is readable by other users[^\n]* run_id=\d+`).MatchString(all) {
+				t.Errorf("%s: want one permission warning with the run id:\n%s", name, all)
+			}
+		case "once --dry-run", "check --dry-run", "status", "status --json", "history", "history --json", "config check":
+			if warnings != 1 {
+				t.Errorf("%s: %d permission warnings, want 1:\n%s", name, warnings, all)
+			}
+		}
+	}
+	for _, p := range ps.pings() {
+		outputs = append(outputs, "ping body:\n"+p[strings.Index(p, " ")+1:][strings.Index(p[strings.Index(p, " ")+1:], " ")+1:])
+	}
+	if len(ps.pings()) != 4 {
+		t.Errorf("pings = %d, want /start and the end for once and check", len(ps.pings()))
+	}
+
+	conn, err := pgx.Connect(context.Background(), e.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(context.Background(), `SELECT table_name FROM information_schema.tables WHERE table_schema = 'stashgen'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(tables) < 8 {
+		t.Fatalf("tables %v, %v", tables, err)
+	}
+	for _, table := range tables {
+		var dump string
+		q := fmt.Sprintf(`SELECT coalesce(string_agg(t::text, E'\n'), '') FROM stashgen.%s t`, pgx.Identifier{table}.Sanitize())
+		if err := conn.QueryRow(context.Background(), q).Scan(&dump); err != nil {
+			t.Fatal(err)
+		}
+		outputs = append(outputs, "table "+table+":\n"+dump)
+	}
+	for _, out := range outputs {
+		for _, s := range secrets {
+			if strings.Contains(out, s) {
+				t.Errorf("secret %q leaked in %s", s, out)
+			}
+		}
+	}
+	if got := e.query(`SELECT count(*)::text FROM stashgen.runs`); got != "2" {
+		t.Fatalf("runs = %s: the commands did not all run against the database", got)
+	}
+}
+
+func mustParse(t *testing.T, raw string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func TestPriority(t *testing.T) {
+	t.Parallel()
+	for l, want := range map[slog.Level]string{
+		slog.LevelDebug: "<7>", slog.LevelInfo: "<6>", slog.LevelInfo + 2: "<6>", slog.LevelWarn: "<4>", slog.LevelError: "<3>", slog.LevelError + 4: "<3>",
+	} {
+		if got := priority(l); got != want {
+			t.Errorf("priority(%v) = %s, want %s", l, got, want)
+		}
+	}
+}
+
+// A ping server that never answers costs a run its ping timeouts and no
+// more: the final ping gives up on a hanging /start after one timeout,
+// then tries the end ping (1 + 2 retries, each bounded).
+func TestSession_HangingPingServer(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Method)
+		mu.Unlock()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+
+	var logs lockedBuffer
+	e := &env{g: &globals{LogFormat: "text"}, stdout: io.Discard, stderr: &logs, getenv: func(string) (string, bool) { return "", false }}
+	cfg := config.Default()
+	cfg.Notify.PingURL = srv.URL + pingSecret
+	s := e.newSession(&cfg, false)
+	s.pinger.Timeout = 50 * time.Millisecond
+	s.pinger.Wait = func(context.Context, time.Duration) error { return nil }
+	s.runCtx = context.Background()
+
+	s.phase(&cycle.Run{ID: 1, Log: s.log}, "sync")
+	done := make(chan struct{})
+	go func() {
+		s.finish(context.Background(), nil)
+		close(done)
+	}()
+
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second): // far beyond the ~0.3 s of timeouts: only a hang gets here
+		t.Fatal("the run waited on its pings beyond their timeouts")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if posts := slices.Index(got, http.MethodPost); posts < 1 || len(got)-posts != 3 || got[0] != http.MethodGet {
+		t.Fatalf("requests = %v, want /start attempts then 3 end attempts", got)
+	}
+	if !strings.Contains(logs.String(), "ping failed; the run is not affected") || strings.Contains(logs.String(), pingSecret) {
+		t.Fatalf("log:\n%s", logs.String())
+	}
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// openPTY opens a pseudo-terminal: the test reads the master, the binary
+// writes to the slave as if it were a terminal.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Skipf("unlock pty: %v", err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Skipf("pty number: %v", err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("open pty: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return m, s
+}
+
+// On a terminal, once shows one progress line for the Stash job, redrawn
+// in place below the log.
+func TestE2E_ProgressLineOnATerminal(t *testing.T) {
+	t.Parallel()
+	master, slave := openPTY(t)
+	e := newE2E(t, "", stashtest.WithScenesPerTick(1))
+	e.fake.AddScenes(3)
+	cmd, stdout, _ := e.command("once")
+	cmd.Stderr = slave
+	out := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(master) // ends with EIO once the slave is closed
+		out <- string(b)
+	}()
+
+	err := cmd.Run()
+	slave.Close()
+	o := e.finish(err, stdout, &bytes.Buffer{})
+	e.want(o, 0)
+	var tty string
+	select {
+	case tty = <-out:
+	case <-time.After(time.Minute):
+		t.Fatal("the terminal never closed")
+	}
+	if !regexp.MustCompile(`\r\x1b\[Kstash job 1: RUNNING \[[#.]{20}\] +\d+% · elapsed 0:\d\d · ETA`).MatchString(tty) {
+		t.Fatalf("no progress line on the terminal:\n%q", tty)
+	}
+	if !strings.Contains(tty, `msg="run finished"`) || strings.Contains(tty, e2eKey) {
+		t.Fatalf("terminal:\n%q", tty)
 	}
 }

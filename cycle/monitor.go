@@ -94,6 +94,9 @@ func (r *Runner) monitor(ctx context.Context, run *Run, log *slog.Logger, jobID 
 				log.Warn("store job progress failed; still following the job", "error", err)
 			}
 		}
+		if r.OnProgress != nil {
+			r.OnProgress(run, job)
+		}
 		if time.Since(lastLog) >= set.PollInterval || job.Status.Ended() {
 			lastLog = time.Now()
 			log.Info("generation job progress", "status", job.Status, "progress", percent(job.Progress))

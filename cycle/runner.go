@@ -38,6 +38,11 @@ type Runner struct {
 	// Stderr receives the audit row as one JSON line when the database
 	// cannot take it. Nil means os.Stderr.
 	Stderr io.Writer
+	// OnPhase and OnProgress, when set, see each phase a run enters and
+	// each state of the Stash job it follows: main drives the ping hooks
+	// and the terminal progress line from them. They must not block.
+	OnPhase    func(run *Run, phase string)
+	OnProgress func(run *Run, job stash.Job)
 }
 
 // Run is one process's run, as recorded in the runs table.
@@ -49,6 +54,7 @@ type Run struct {
 	mu      sync.Mutex
 	phase   string
 	toggles *stash.GenerateInput // resolved once per run
+	onPhase func(string)
 	// prevBeat is the heartbeat row as this run found it, before its own
 	// first beat: what the last run left.
 	prevBeat *db.Heartbeat
@@ -59,6 +65,9 @@ func (r *Run) SetPhase(p string) {
 	r.mu.Lock()
 	r.phase = p
 	r.mu.Unlock()
+	if r.onPhase != nil {
+		r.onPhase(p)
+	}
 }
 
 // Phase is what the run is doing now.
@@ -93,6 +102,9 @@ func (r *Runner) Execute(ctx context.Context, command string, fileLocked bool, l
 		return failure(ctx, err)
 	}
 	run := &Run{ID: id, Log: r.Log.With(KeyRunID, id), Started: time.Now(), phase: "start"}
+	if r.OnPhase != nil {
+		run.onPhase = func(p string) { r.OnPhase(run, p) }
+	}
 	res := r.locked(ctx, run, fileLocked, lockFile, body)
 	return r.finish(ctx, run, res)
 }

@@ -1,0 +1,198 @@
+package report
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stashgen/stashgen/db"
+	"github.com/stashgen/stashgen/db/dbtest"
+	"github.com/stashgen/stashgen/stash"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// fakeStash is a Stash whose answers the test sets.
+type fakeStash struct {
+	JobQueueFunc func(ctx context.Context) ([]stash.Job, error)
+	FindJobFunc  func(ctx context.Context, id string) (stash.Job, error)
+}
+
+func (f *fakeStash) URL() string { return "http://stash.test:9999" }
+func (f *fakeStash) JobQueue(ctx context.Context) ([]stash.Job, error) {
+	return f.JobQueueFunc(ctx)
+}
+func (f *fakeStash) FindJob(ctx context.Context, id string) (stash.Job, error) {
+	if f.FindJobFunc == nil {
+		return stash.Job{}, stash.ErrJobNotFound
+	}
+	return f.FindJobFunc(ctx, id)
+}
+
+func openStore(t *testing.T, migrate bool) *db.Store {
+	t.Helper()
+	s, err := db.Open(t.Context(), dbtest.URL(t), "stashgen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	if migrate {
+		if err := s.Migrate(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+// seed writes a generated run, then a run still marked running on
+// host-a with a heartbeat and a ledger job following Stash job 7.
+func seed(t *testing.T, s *db.Store) (running, job int64) {
+	t.Helper()
+	ctx := t.Context()
+	good, err := s.StartRun(ctx, "once", "host-a", 100, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishRun(ctx, good, db.RunEnd{Outcome: db.OutcomeGenerated, ScenesGenerated: ptr(3), StashJobID: "6"}); err != nil {
+		t.Fatal(err)
+	}
+	running, err = s.StartRun(ctx, "once", "host-a", 200, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Beat(ctx, db.Heartbeat{Host: "host-a", PID: 200, RunID: running, Phase: "monitor", StartedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	job, err = s.LaunchJob(ctx, running, []int64{1, 2, 3}, "batch 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetStashJobID(ctx, job, "7"); err != nil {
+		t.Fatal(err)
+	}
+	return running, job
+}
+
+func TestGather_Live(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, true)
+	running, job := seed(t, s)
+	sc := &fakeStash{JobQueueFunc: func(context.Context) ([]stash.Job, error) {
+		return []stash.Job{{ID: "7", Status: stash.JobRunning, Description: stash.DescGenerating, Progress: ptr(0.45)}}, nil
+	}}
+	opts := Options{Now: time.Now(), JobInterval: time.Hour, Host: "host-a", Alive: func(pid int) bool { return pid == 200 }}
+
+	st := Gather(t.Context(), s, sc, opts)
+
+	if st.Health.Level != Healthy || !st.Database.Reachable || st.Database.SchemaVersion != db.Version() {
+		t.Fatalf("health %v %q, database %+v", st.Health.Level, st.Health.Reasons, st.Database)
+	}
+	if st.LastRun == nil || st.LastRun.ID != running || st.LastRun.Outcome != "running" {
+		t.Fatalf("last run = %+v", st.LastRun)
+	}
+	if st.LastSuccess == nil || st.LastSuccess.Outcome != "generated" || st.LastSuccess.StashJobID != "6" || *st.LastSuccess.ScenesGenerated != 3 {
+		t.Fatalf("last success = %+v", st.LastSuccess)
+	}
+	if hb := st.Heartbeat; hb == nil || hb.RunID != running || hb.Phase != "monitor" || hb.Alive == nil || !*hb.Alive {
+		t.Fatalf("heartbeat = %+v", st.Heartbeat)
+	}
+	if len(st.Jobs) != 1 || st.Jobs[0].ID != job || st.Jobs[0].Scenes != 3 || st.Jobs[0].Stash == nil ||
+		st.Jobs[0].Stash.Status != "RUNNING" || *st.Jobs[0].Stash.Progress != 0.45 {
+		t.Fatalf("jobs = %+v", st.Jobs)
+	}
+	if !st.Stash.Reachable || len(st.Stash.Queue) != 1 {
+		t.Fatalf("stash = %+v", st.Stash)
+	}
+	if st.Scenes == nil {
+		t.Fatal("no scene counts")
+	}
+}
+
+func TestGather_StashUnreachableIsNotAFailure(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, true)
+	seed(t, s)
+	sc := &fakeStash{JobQueueFunc: func(ctx context.Context) ([]stash.Job, error) {
+		<-ctx.Done() // a Stash that never answers
+		return nil, errors.New("stash unavailable: " + ctx.Err().Error())
+	}}
+	opts := Options{Now: time.Now(), JobInterval: time.Hour, Host: "host-a", Alive: func(int) bool { return true },
+		StashTimeout: 50 * time.Millisecond}
+
+	st := Gather(t.Context(), s, sc, opts)
+
+	if st.Health.Level != Healthy {
+		t.Fatalf("health %v %q", st.Health.Level, st.Health.Reasons)
+	}
+	if !st.Stash.Asked || st.Stash.Reachable || !strings.Contains(st.Stash.Error, "deadline") || st.Jobs[0].StashError != "stash unreachable" {
+		t.Fatalf("stash = %+v, job = %+v", st.Stash, st.Jobs[0])
+	}
+}
+
+func TestGather_DeadRunAndForgottenJob(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, true)
+	running, _ := seed(t, s)
+	sc := &fakeStash{JobQueueFunc: func(context.Context) ([]stash.Job, error) { return nil, nil }}
+	opts := Options{Now: time.Now(), JobInterval: time.Hour, Host: "host-a", Alive: func(int) bool { return false }}
+
+	st := Gather(t.Context(), s, sc, opts)
+
+	if st.Health.Level != Warning || len(st.Health.Reasons) != 1 ||
+		!strings.Contains(st.Health.Reasons[0], "is marked running but its process (pid 200 on host-a) is gone") {
+		t.Fatalf("health %v %q", st.Health.Level, st.Health.Reasons)
+	}
+	if st.Heartbeat.Alive == nil || *st.Heartbeat.Alive || st.LastRun.ID != running {
+		t.Fatalf("heartbeat %+v", st.Heartbeat)
+	}
+	if st.Jobs[0].Stash != nil || st.Jobs[0].StashError != "stash no longer knows this job" {
+		t.Fatalf("job = %+v", st.Jobs[0])
+	}
+}
+
+func TestGather_NoSchema(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, false)
+
+	st := Gather(t.Context(), s, nil, Options{Now: time.Now(), JobInterval: time.Hour})
+
+	if st.Health.Level != Critical || !st.Database.Reachable || st.Database.SchemaVersion != 0 || st.Scenes != nil || st.Stash.Asked {
+		t.Fatalf("status = %+v", st)
+	}
+	h, err := GatherHistory(t.Context(), s, time.Now(), 10)
+	if err != nil || len(h.Runs) != 0 {
+		t.Fatalf("history without a schema = %+v, %v", h, err)
+	}
+}
+
+func TestGatherHistoryAndMetrics(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, true)
+	running, job := seed(t, s)
+	ctx := t.Context()
+	if err := s.TransitionJob(ctx, job, []db.JobStatus{db.JobRunning}, db.JobFailed, db.ActionFailed, "no ffmpeg", "no ffmpeg"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishRun(ctx, running, db.RunEnd{Outcome: db.OutcomeFailed, ExitCode: 1, Error: "stash job 7 failed: no ffmpeg", StashJobID: "7"}); err != nil {
+		t.Fatal(err)
+	}
+
+	h, err := GatherHistory(ctx, s, time.Now(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Runs) != 1 || h.Runs[0].ID != running || h.Runs[0].Error != "stash job 7 failed: no ffmpeg" || len(h.Runs[0].Actions) != 2 ||
+		h.Runs[0].Actions[0].Action != "LAUNCHED" || h.Runs[0].Actions[1].Reason != "no ffmpeg" || h.Runs[0].Actions[1].StashJobID != "7" {
+		t.Fatalf("history = %+v", h)
+	}
+
+	m, err := GatherMetrics(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.LastSuccess == nil || m.Runs[db.OutcomeGenerated] != 1 || m.Runs[db.OutcomeFailed] != 1 {
+		t.Fatalf("metrics = %+v", m)
+	}
+}

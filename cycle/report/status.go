@@ -1,0 +1,336 @@
+package report
+
+import (
+	"context"
+	"errors"
+	"syscall"
+	"time"
+
+	"github.com/stashgen/stashgen/db"
+	"github.com/stashgen/stashgen/stash"
+)
+
+// StatusStore is what status reads from the database.
+type StatusStore interface {
+	Host() string
+	SchemaVersion(ctx context.Context) (int, error)
+	RecentRuns(ctx context.Context, limit int) ([]db.Run, error)
+	LastRunWith(ctx context.Context, outcomes []db.Outcome) (db.Run, error)
+	LastHeartbeat(ctx context.Context) (db.Heartbeat, error)
+	ActiveJobs(ctx context.Context) ([]db.Job, error)
+	CountAll(ctx context.Context) (db.Counts, error)
+}
+
+// Stash is what status asks Stash: its queue, and the jobs the ledger
+// names. Status works without it.
+type Stash interface {
+	URL() string
+	JobQueue(ctx context.Context) ([]stash.Job, error)
+	FindJob(ctx context.Context, id string) (stash.Job, error)
+}
+
+// Options are what status needs besides the database and Stash.
+type Options struct {
+	// Now is the time the verdict is made at: the database's clock in
+	// production (heartbeats carry it), a fixed time in tests.
+	Now time.Time
+	// JobInterval is job_interval_seconds, the unit of every threshold.
+	JobInterval time.Duration
+	// Host is this machine's name: a heartbeat written here can be
+	// checked for a live process.
+	Host string
+	// Alive reports whether a process runs on this host; nil means
+	// kill(pid, 0).
+	Alive func(pid int) bool
+	// StashTimeout bounds the questions to Stash; 0 means 5 s.
+	StashTimeout time.Duration
+}
+
+// Status is everything `stashgen status` shows. The JSON field names are
+// a contract for scripts: add fields, never rename them.
+type Status struct {
+	Now                time.Time      `json:"now"`
+	JobIntervalSeconds int            `json:"job_interval_seconds"`
+	Health             Health         `json:"health"`
+	Database           DatabaseInfo   `json:"database"`
+	LastRun            *RunInfo       `json:"last_run"`
+	LastSuccess        *RunInfo       `json:"last_success"`
+	Heartbeat          *HeartbeatInfo `json:"heartbeat"`
+	Jobs               []JobInfo      `json:"jobs"`
+	Stash              StashInfo      `json:"stash"`
+	Scenes             *SceneCounts   `json:"scenes"`
+}
+
+// DatabaseInfo says whether the database could be read.
+type DatabaseInfo struct {
+	Host          string `json:"host"`
+	Reachable     bool   `json:"reachable"`
+	SchemaVersion int    `json:"schema_version"`
+	Error         string `json:"error"`
+}
+
+// RunInfo is one audit row.
+type RunInfo struct {
+	ID              int64      `json:"id"`
+	Command         string     `json:"command"`
+	Outcome         string     `json:"outcome"`
+	ExitCode        *int       `json:"exit_code"`
+	StartedAt       time.Time  `json:"started_at"`
+	FinishedAt      *time.Time `json:"finished_at"`
+	DurationSeconds float64    `json:"duration_seconds"` // so far, for a run still running
+	Host            string     `json:"host"`
+	PID             int        `json:"pid"`
+	ScenesGenerated *int       `json:"scenes_generated"`
+	StashJobID      string     `json:"stash_job_id"`
+	Error           string     `json:"error"`
+}
+
+// ended is when the run finished, or started when it has not.
+func (r *RunInfo) ended() time.Time {
+	if r.FinishedAt != nil {
+		return *r.FinishedAt
+	}
+	return r.StartedAt
+}
+
+// HeartbeatInfo is the heartbeat row and what can be told about its process.
+type HeartbeatInfo struct {
+	RunID      int64     `json:"run_id"`
+	Phase      string    `json:"phase"`
+	Host       string    `json:"host"`
+	PID        int       `json:"pid"`
+	BeatAt     time.Time `json:"beat_at"`
+	AgeSeconds float64   `json:"age_seconds"`
+	StartedAt  time.Time `json:"started_at"`
+	// Alive says whether the process still runs; null when it ran on
+	// another host, where stashgen cannot tell.
+	Alive *bool `json:"alive"`
+}
+
+// JobInfo is an active ledger job (pending, running or cancelling, from
+// any tool) and, when Stash answered, what Stash says of it.
+type JobInfo struct {
+	ID         int64      `json:"id"`
+	Type       string     `json:"type"`
+	Status     string     `json:"status"`
+	CreatedBy  string     `json:"created_by"`
+	RunID      *int64     `json:"run_id"`
+	Scenes     int        `json:"scenes"`
+	StartedAt  *time.Time `json:"started_at"`
+	Progress   *float64   `json:"progress"` // the ledger's copy, 0..1
+	StashJobID string     `json:"stash_job_id"`
+	Stash      *StashJob  `json:"stash"` // null when not asked or not known to Stash
+	StashError string     `json:"stash_error"`
+}
+
+// StashJob is a job as Stash reports it.
+type StashJob struct {
+	ID          string     `json:"id"`
+	Description string     `json:"description"`
+	Status      string     `json:"status"`
+	Progress    *float64   `json:"progress"`
+	StartTime   *time.Time `json:"start_time"`
+}
+
+// StashInfo is Stash's job queue, or why it could not be read.
+type StashInfo struct {
+	URL       string     `json:"url"`
+	Asked     bool       `json:"asked"`
+	Reachable bool       `json:"reachable"`
+	Error     string     `json:"error"`
+	Queue     []StashJob `json:"queue"`
+}
+
+// SceneCounts are the scenes by state.
+type SceneCounts struct {
+	Pending     int `json:"pending"`
+	Backoff     int `json:"backoff"`
+	Quarantined int `json:"quarantined"`
+	Generated   int `json:"generated"`
+}
+
+// recentForHealth is how many runs status reads: enough for the failure
+// streak and for a run left marked running behind newer ones.
+const recentForHealth = 10
+
+// Gather reads what status shows and decides the verdict. It never fails:
+// a database it cannot read makes the verdict unknown, and a Stash it
+// cannot reach is only reported. sc may be nil.
+func Gather(ctx context.Context, store StatusStore, sc Stash, opts Options) Status {
+	st := newStatus(opts)
+	st.Database.Host = store.Host()
+	alive := opts.Alive
+	if alive == nil {
+		alive = processAlive
+	}
+	fail := func(err error) Status {
+		st.Database.Error = err.Error()
+		st.Health = Health{Level: Unknown, ExitCode: int(Unknown), Reasons: []string{"cannot read the database: " + err.Error()}}
+		return st
+	}
+
+	v, err := store.SchemaVersion(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	st.Database.Reachable = true
+	st.Database.SchemaVersion = v
+	f := facts{now: opts.Now, interval: opts.JobInterval}
+	if v > 0 {
+		runs, err := store.RecentRuns(ctx, recentForHealth)
+		if err != nil {
+			return fail(err)
+		}
+		for i, r := range runs {
+			ri := runInfo(r, opts.Now)
+			if i == 0 {
+				st.LastRun = &ri
+			}
+			f.oldest = &ri.StartedAt
+			if r.Outcome != db.OutcomeRunning {
+				f.finished = append(f.finished, ri)
+			} else if f.dead == nil && r.Host == opts.Host && !alive(r.PID) {
+				f.dead = &ri
+			}
+		}
+		good, err := store.LastRunWith(ctx, wentWell)
+		switch {
+		case err == nil:
+			ri := runInfo(good, opts.Now)
+			st.LastSuccess, f.lastGood = &ri, &ri
+		case !errors.Is(err, db.ErrNotFound):
+			return fail(err)
+		}
+		hb, err := store.LastHeartbeat(ctx)
+		switch {
+		case err == nil:
+			hi := HeartbeatInfo{RunID: hb.RunID, Phase: hb.Phase, Host: hb.Host, PID: hb.PID, BeatAt: hb.BeatAt,
+				AgeSeconds: seconds(opts.Now.Sub(hb.BeatAt)), StartedAt: hb.StartedAt}
+			if hb.Host == opts.Host {
+				a := alive(hb.PID)
+				hi.Alive = &a
+			}
+			st.Heartbeat, f.beat = &hi, &hi
+		case !errors.Is(err, db.ErrNotFound):
+			return fail(err)
+		}
+		jobs, err := store.ActiveJobs(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		for _, j := range jobs {
+			st.Jobs = append(st.Jobs, JobInfo{ID: j.ID, Type: j.Type, Status: string(j.Status), CreatedBy: j.CreatedBy,
+				RunID: j.RunID, Scenes: len(j.SceneIDs), StartedAt: j.StartedAt, Progress: j.Progress, StashJobID: j.StashJobID})
+		}
+		c, err := store.CountAll(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		st.Scenes = &SceneCounts{Pending: c.Pending, Backoff: c.Backoff, Quarantined: c.Quarantined, Generated: c.Generated}
+	}
+	st.Health = assess(f)
+	if sc != nil {
+		askStash(ctx, sc, &st, opts.StashTimeout)
+	}
+	return st
+}
+
+// Unreachable is the status when the database cannot be opened at all.
+func Unreachable(opts Options, err error) Status {
+	st := newStatus(opts)
+	st.Database.Error = err.Error()
+	st.Health = Health{Level: Unknown, ExitCode: int(Unknown), Reasons: []string{"database unreachable: " + err.Error()}}
+	return st
+}
+
+func newStatus(opts Options) Status {
+	return Status{
+		Now:                opts.Now,
+		JobIntervalSeconds: int(opts.JobInterval / time.Second),
+		Jobs:               []JobInfo{},
+		Stash:              StashInfo{Queue: []StashJob{}},
+	}
+}
+
+// askStash reads Stash's queue and the state of each ledger job that has
+// a Stash id. Nothing it finds changes the verdict.
+func askStash(ctx context.Context, sc Stash, st *Status, timeout time.Duration) {
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	st.Stash.URL = sc.URL()
+	st.Stash.Asked = true
+	queue, err := sc.JobQueue(ctx)
+	if err != nil {
+		st.Stash.Error = err.Error()
+		for i := range st.Jobs {
+			if st.Jobs[i].StashJobID != "" {
+				st.Jobs[i].StashError = "stash unreachable"
+			}
+		}
+		return
+	}
+	st.Stash.Reachable = true
+	byID := map[string]stash.Job{}
+	for _, j := range queue {
+		st.Stash.Queue = append(st.Stash.Queue, stashJob(j))
+		byID[j.ID] = j
+	}
+	for i := range st.Jobs {
+		j := &st.Jobs[i]
+		if j.StashJobID == "" {
+			continue
+		}
+		sj, ok := byID[j.StashJobID]
+		if !ok {
+			// Not queued any more: it ended, and Stash may still remember it.
+			sj, err = sc.FindJob(ctx, j.StashJobID)
+			if errors.Is(err, stash.ErrJobNotFound) {
+				j.StashError = "stash no longer knows this job"
+				continue
+			}
+			if err != nil {
+				j.StashError = err.Error()
+				continue
+			}
+		}
+		v := stashJob(sj)
+		j.Stash = &v
+	}
+}
+
+func stashJob(j stash.Job) StashJob {
+	return StashJob{ID: j.ID, Description: j.Description, Status: string(j.Status), Progress: j.Progress, StartTime: j.StartTime}
+}
+
+func runInfo(r db.Run, now time.Time) RunInfo {
+	ri := RunInfo{ID: r.ID, Command: r.Command, Outcome: string(r.Outcome), ExitCode: r.ExitCode,
+		StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, Host: r.Host, PID: r.PID, ScenesGenerated: r.ScenesGenerated}
+	end := now
+	if r.FinishedAt != nil {
+		end = *r.FinishedAt
+	}
+	ri.DurationSeconds = seconds(end.Sub(r.StartedAt))
+	if r.StashJobID != nil {
+		ri.StashJobID = *r.StashJobID
+	}
+	if r.Error != nil {
+		ri.Error = *r.Error
+	}
+	return ri
+}
+
+func seconds(d time.Duration) float64 {
+	return float64(d.Round(time.Millisecond)) / float64(time.Second)
+}
+
+// processAlive is kill(pid, 0): a process we may not signal still exists.
+func processAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}

@@ -1,0 +1,229 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Limits that keep the status output within 15 lines of a terminal.
+const (
+	maxReasons  = 4   // health reasons shown
+	maxJobs     = 2   // ledger jobs shown
+	maxQueue    = 2   // Stash queue entries named
+	maxTextRune = 100 // free text (errors, reasons) per line
+)
+
+// WriteStatus prints the status for a terminal: at most 15 lines, times in
+// the zone of st.Now.
+func WriteStatus(w io.Writer, st Status) error {
+	var b strings.Builder
+	line := func(label, format string, args ...any) {
+		fmt.Fprintf(&b, "%-14s%s\n", label, fmt.Sprintf(format, args...))
+	}
+	line("health:", "%s", strings.ToUpper(st.Health.Level.String()))
+	for i, r := range st.Health.Reasons {
+		if i == maxReasons {
+			fmt.Fprintf(&b, "  - and %d more\n", len(st.Health.Reasons)-maxReasons)
+			break
+		}
+		if !st.Database.Reachable {
+			// The only line there is: show the whole error.
+			fmt.Fprintf(&b, "  - %s\n", strings.Join(strings.Fields(r), " "))
+			continue
+		}
+		fmt.Fprintf(&b, "  - %s\n", clip(r))
+	}
+	if !st.Database.Reachable {
+		return write(w, b.String())
+	}
+
+	switch r := st.LastRun; {
+	case st.Database.SchemaVersion == 0:
+		line("last run:", "none recorded (the schema does not exist yet)")
+	case r == nil:
+		line("last run:", "none recorded")
+	case r.Outcome == "running":
+		line("last run:", "#%d %s, running since %s (%s)", r.ID, r.Command, st.at(r.StartedAt), st.ago(r.StartedAt))
+	default:
+		line("last run:", "#%d %s, %s, started %s (%s), took %s", r.ID, r.Command, r.outcomeText(),
+			st.at(r.StartedAt), st.ago(r.StartedAt), human(time.Duration(r.DurationSeconds*float64(time.Second))))
+		if r.Error != "" {
+			line("  error:", "%s", clip(r.Error))
+		}
+	}
+	if r := st.LastSuccess; r != nil && (st.LastRun == nil || r.ID != st.LastRun.ID) {
+		line("last success:", "#%d %s, %s, ended %s (%s)", r.ID, r.Command, r.Outcome, st.at(r.ended()), st.ago(r.ended()))
+	}
+	if hb := st.Heartbeat; hb != nil {
+		proc := "another host: cannot tell if it runs"
+		if hb.Alive != nil && *hb.Alive {
+			proc = "running"
+		} else if hb.Alive != nil {
+			proc = "not running"
+		}
+		line("heartbeat:", "%s, run #%d in phase %s, pid %d on %s (%s)", st.ago(hb.BeatAt), hb.RunID, hb.Phase, hb.PID, hb.Host, proc)
+	} else if st.Database.SchemaVersion > 0 {
+		line("heartbeat:", "none recorded")
+	}
+
+	if len(st.Jobs) == 0 {
+		line("jobs:", "none active")
+	}
+	for i, j := range st.Jobs {
+		label := ""
+		if i == 0 {
+			label = "jobs:"
+		}
+		if i == maxJobs {
+			line("", "and %d more active ledger jobs", len(st.Jobs)-maxJobs)
+			break
+		}
+		line(label, "%s", clip(st.jobText(j)))
+	}
+	line("stash:", "%s", clip(st.stashText()))
+	if c := st.Scenes; c != nil {
+		line("scenes:", "%d pending, %d backing off, %d quarantined, %d generated", c.Pending, c.Backoff, c.Quarantined, c.Generated)
+	}
+	return write(w, b.String())
+}
+
+// WriteJSON prints v as indented JSON.
+func WriteJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return write(w, string(b)+"\n")
+}
+
+func write(w io.Writer, s string) error {
+	_, err := io.WriteString(w, s)
+	return err
+}
+
+func (st Status) jobText(j JobInfo) string {
+	s := fmt.Sprintf("ledger #%d %s %s", j.ID, j.Type, j.Status)
+	var about []string
+	if j.CreatedBy != "stashgen" {
+		about = append(about, "by "+j.CreatedBy)
+	}
+	if j.RunID != nil {
+		about = append(about, fmt.Sprintf("run #%d", *j.RunID))
+	}
+	if j.Scenes > 0 {
+		about = append(about, fmt.Sprintf("%d scenes", j.Scenes))
+	}
+	if j.StartedAt != nil {
+		about = append(about, "started "+st.ago(*j.StartedAt))
+	}
+	if len(about) > 0 {
+		s += " (" + strings.Join(about, ", ") + ")"
+	}
+	switch {
+	case j.Stash != nil:
+		s += fmt.Sprintf(", stash job %s: %s %s", j.StashJobID, j.Stash.Status, percent(j.Stash.Progress))
+	case j.StashError != "":
+		s += fmt.Sprintf(", stash job %s: %s", j.StashJobID, j.StashError)
+	case j.StashJobID != "":
+		s += fmt.Sprintf(", stash job %s, last seen at %s", j.StashJobID, percent(j.Progress))
+	}
+	return strings.TrimSpace(s)
+}
+
+func (st Status) stashText() string {
+	s := st.Stash
+	switch {
+	case !s.Asked:
+		return "not asked"
+	case !s.Reachable:
+		return s.URL + ": unreachable: " + s.Error
+	case len(s.Queue) == 0:
+		return s.URL + ": idle"
+	}
+	var names []string
+	for i, j := range s.Queue {
+		if i == maxQueue {
+			names = append(names, fmt.Sprintf("%d more", len(s.Queue)-maxQueue))
+			break
+		}
+		names = append(names, strings.TrimSpace(fmt.Sprintf("#%s %s %s %s", j.ID, j.Description, j.Status, percent(j.Progress))))
+	}
+	return fmt.Sprintf("%s: %d queued: %s", s.URL, len(s.Queue), strings.Join(names, ", "))
+}
+
+// outcomeText is "failed (exit 1)", or just the outcome when no exit code
+// was recorded (abandoned runs).
+func (r *RunInfo) outcomeText() string {
+	if r.ExitCode == nil {
+		return r.Outcome
+	}
+	return fmt.Sprintf("%s (exit %d)", r.Outcome, *r.ExitCode)
+}
+
+func (st Status) at(t time.Time) string { return stamp(t, st.Now) }
+
+func (st Status) ago(t time.Time) string {
+	d := st.Now.Sub(t)
+	if d < 0 {
+		return "just now"
+	}
+	return human(d) + " ago"
+}
+
+// stamp prints t to the minute in now's zone.
+func stamp(t, now time.Time) string {
+	return t.In(now.Location()).Format("2006-01-02 15:04 MST")
+}
+
+func percent(p *float64) string {
+	if p == nil {
+		return ""
+	}
+	return fmt.Sprintf("%.0f%%", *p*100)
+}
+
+// human prints a duration with its two largest units: 45s, 3m10s, 1h12m,
+// 2d3h.
+func human(d time.Duration) string {
+	d = d.Round(time.Second)
+	if d < 0 {
+		d = -d
+	}
+	s := int64(d / time.Second)
+	days, s := s/86400, s%86400
+	hours, s := s/3600, s%3600
+	mins, secs := s/60, s%60
+	switch {
+	case days > 0:
+		return trimZero(fmt.Sprintf("%dd%dh", days, hours))
+	case hours > 0:
+		return trimZero(fmt.Sprintf("%dh%dm", hours, mins))
+	case mins > 0:
+		return trimZero(fmt.Sprintf("%dm%ds", mins, secs))
+	}
+	return fmt.Sprintf("%ds", secs)
+}
+
+// trimZero drops a zero second unit: 6h0m → 6h.
+func trimZero(s string) string {
+	for _, u := range []string{"h", "m", "s"} {
+		if strings.HasSuffix(s, "0"+u) && len(s) > 2 && (s[len(s)-3] < '0' || s[len(s)-3] > '9') {
+			return s[:len(s)-2]
+		}
+	}
+	return s
+}
+
+// clip makes free text one line of at most maxTextRune runes.
+func clip(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if utf8.RuneCountInString(s) <= maxTextRune {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:maxTextRune-1]) + "…"
+}
