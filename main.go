@@ -183,7 +183,7 @@ func signalContext(stderr io.Writer) (context.Context, func()) {
 		select {
 		case s := <-ch:
 			se := &cycle.SignalError{Signal: s}
-			fmt.Fprintf(stderr, "stashgen: second %v: exiting now\n", s)
+			fmt.Fprintf(stderr, "stashgen: second %s: exiting now\n", cycle.SignalName(s))
 			os.Exit(se.ExitCode())
 		case <-done:
 		}

@@ -1272,3 +1272,234 @@ func TestE2E_ProgressLineOnATerminal(t *testing.T) {
 		t.Fatalf("terminal:\n%q", tty)
 	}
 }
+
+func TestE2E_SIGKILLThenNextRunAdopts(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, "", stashtest.WithScenesPerTick(1))
+	e.fake.AddScenes(3)
+	e.holdFindJob()
+	cmd, stdout, stderr := e.command("once")
+	done := start(t, cmd)
+	e.waitHang(done)
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	e.finish(<-done, stdout, stderr)
+	e.fake.ReleaseHung()
+	if got := e.query(`SELECT status FROM stashgen.jobs`); got != "running" {
+		t.Fatalf("ledger after SIGKILL = %s", got)
+	}
+
+	o := e.run("once")
+
+	e.want(o, 0)
+	if got := e.query(`SELECT string_agg(outcome, ',' ORDER BY id) FROM stashgen.runs`); got != "abandoned,adopted" {
+		t.Fatalf("runs = %s", got)
+	}
+	if n := e.fake.CountField("metadataGenerate"); n != 1 {
+		t.Fatalf("metadataGenerate calls = %d: a second generate was started", n)
+	}
+	if !strings.Contains(o.stderr, "ADOPTED") {
+		t.Fatalf("stderr:\n%s", o.stderr)
+	}
+	if got := e.query(`SELECT count(*)::text FROM stashgen.scenes WHERE generated`); got != "3" {
+		t.Fatalf("generated = %s", got)
+	}
+}
+
+// twenty starts 20 runs at once against one database and one fake; config
+// gives run i its config file (nil: all share one). The winner is held in
+// its first findJob, locks taken, until the other 19 have exited.
+func twenty(t *testing.T, e *e2e, config func(i int) string) (codes map[int]int) {
+	t.Helper()
+	e.fake.AddScenes(2)
+	e.holdFindJob()
+	type exit struct {
+		i   int
+		err error
+	}
+	exits := make(chan exit, 20)
+	var bufs [20][2]*bytes.Buffer
+	for i := range 20 {
+		cmd, stdout, stderr := e.command("once")
+		if config != nil {
+			cmd.Env = append(cmd.Env, "STASHGEN_CONFIG="+config(i))
+		}
+		bufs[i] = [2]*bytes.Buffer{stdout, stderr}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill() })
+		go func() { exits <- exit{i, cmd.Wait()} }()
+	}
+	codes = map[int]int{}
+	collect := func(x exit) {
+		codes[x.i] = e.finish(x.err, bufs[x.i][0], bufs[x.i][1]).code
+	}
+	for range 19 {
+		collect(<-exits)
+	}
+	select {
+	case <-e.fake.HangStarted(): // the winner is following its job
+		e.fake.ReleaseHung()
+		collect(<-exits)
+	case x := <-exits:
+		collect(x)
+		t.Errorf("run %d ended without following a job", x.i)
+	}
+	return codes
+}
+
+func wantOneWinner(t *testing.T, e *e2e, codes map[int]int) {
+	t.Helper()
+	tally := map[int]int{}
+	for _, c := range codes {
+		tally[c]++
+	}
+	if tally[0] != 1 || tally[75] != 19 {
+		t.Fatalf("exit codes %v, want one 0 and nineteen 75", tally)
+	}
+	if n := e.fake.CountField("metadataGenerate"); n != 1 {
+		t.Fatalf("metadataGenerate calls = %d, want exactly 1", n)
+	}
+	if got := e.query(`SELECT string_agg(outcome || ':' || n, ',' ORDER BY outcome) FROM
+		(SELECT outcome, count(*) AS n FROM stashgen.runs GROUP BY outcome) c`); got != "generated:1,skipped_locked:19" {
+		t.Fatalf("runs = %s", got)
+	}
+}
+
+func TestE2E_TwentyRunsOneLockFile(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, "")
+	wantOneWinner(t, e, twenty(t, e, nil))
+}
+
+func TestE2E_TwentyHostsOneDatabase(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, "")
+	base, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	configs := make([]string, 20)
+	for i := range configs {
+		// Each "host" has its own lock file: only the advisory lock
+		// keeps them apart.
+		lock := filepath.Join(e.dir, fmt.Sprintf("host%d", i), "stashgen.lock")
+		configs[i] = filepath.Join(e.dir, fmt.Sprintf("host%d.toml", i))
+		b := bytes.Replace(base, []byte(strconv.Quote(e.lock)), []byte(strconv.Quote(lock)), 1)
+		if err := os.WriteFile(configs[i], b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantOneWinner(t, e, twenty(t, e, func(i int) string { return configs[i] }))
+}
+
+func TestE2E_SecondSignalExitsAtOnce(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, "", stashtest.WithScenesPerTick(1))
+	e.fake.AddScenes(3)
+	e.holdFindJob()
+	cmd, stdout, stderr := e.command("once")
+	done := start(t, cmd)
+	e.waitHang(done)
+	// After the first SIGTERM stashgen sends stopJob; hold that too.
+	e.fake.InjectFault(stashtest.Fault{Kind: stashtest.FaultHang, Field: "stopJob", Times: 1})
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	e.waitHang(done)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+
+	o := e.finish(<-done, stdout, stderr)
+
+	e.want(o, 143)
+	if !strings.Contains(o.stderr, "second SIGTERM: exiting now") {
+		t.Fatalf("stderr:\n%s", o.stderr)
+	}
+	e.fake.ReleaseHung()
+}
+
+func TestE2E_SIGTERMInEachPhase(t *testing.T) {
+	t.Parallel()
+	for _, phase := range []struct {
+		name  string
+		fault stashtest.Fault
+	}{
+		{"busy-check", stashtest.Fault{Kind: stashtest.FaultHang, Field: "jobQueue", Times: 1}},
+		{"sync", stashtest.Fault{Kind: stashtest.FaultHang, Field: "findScenes", Times: 1}},
+		{"check", stashtest.Fault{Kind: stashtest.FaultHang, Path: "/scene/", Times: 1}},
+		{"generate", stashtest.Fault{Kind: stashtest.FaultHang, Field: "metadataGenerate", Times: 1, AfterExecute: true}},
+	} {
+		t.Run(phase.name, func(t *testing.T) {
+			t.Parallel()
+			e := newE2E(t, "")
+			e.fake.AddScenes(2)
+			e.fake.InjectFault(phase.fault)
+			cmd, stdout, stderr := e.command("once")
+			done := start(t, cmd)
+			e.waitHang(done)
+			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+
+			o := e.finish(<-done, stdout, stderr)
+
+			e.want(o, 130)
+			if got := e.lastRun(); got != "interrupted/130" {
+				t.Fatalf("audit row %s", got)
+			}
+			if ok, err := flock.New(e.lock).TryLock(); err != nil || !ok {
+				t.Fatalf("lock not released: %v %v", ok, err)
+			}
+			if got := e.query(`SELECT count(*)::text FROM stashgen.jobs WHERE status IN ('running', 'cancelling')`); got != "0" {
+				t.Fatal("a ledger job was left running")
+			}
+			e.fake.ReleaseHung()
+		})
+	}
+}
+
+func TestE2E_CheckDryRunWritesNothing(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, "")
+	e.fake.AddScene(stashtest.SceneResources(generated...))
+	e.fake.AddScenes(2)
+
+	o := e.run("check", "--dry-run")
+
+	e.want(o, 0)
+	for _, want := range []string{"would check:  3 scenes", "complete (generated=true):      1", "incomplete (generated=false):   2"} {
+		if !strings.Contains(o.stdout, want) {
+			t.Fatalf("output lacks %q:\n%s", want, o.stdout)
+		}
+	}
+	if len(e.fake.Mutations()) != 0 {
+		t.Fatal("a mutation was sent")
+	}
+	if got := e.query(`SELECT count(*)::text FROM information_schema.schemata WHERE schema_name = 'stashgen'`); got != "0" {
+		t.Fatal("the dry run created the schema")
+	}
+}
+
+func TestE2E_CheckTakesTheLock(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, "")
+	if err := os.MkdirAll(filepath.Dir(e.lock), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	held := flock.New(e.lock)
+	if ok, err := held.TryLock(); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	defer held.Unlock()
+
+	o := e.run("check", "--full")
+
+	e.want(o, 75)
+	if got := e.lastRun(); got != "skipped_locked/75" {
+		t.Fatalf("audit row %s", got)
+	}
+}

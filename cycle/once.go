@@ -255,6 +255,14 @@ func (r *Runner) runBatch(ctx context.Context, run *Run, t stash.GenerateInput, 
 	if err := r.Store.SetStashJobID(ctx, jobID, stashID); err != nil {
 		log.Warn("store stash job id failed", "error", err)
 	}
+	// Stash's clock when it queued the job (its Date header), so a later
+	// run can tell this job from one that got the same id after a restart
+	// even if this process dies before its first poll.
+	if t := r.Stash.ServerTime(); !t.IsZero() {
+		if err := r.Store.SetStashAddedAt(ctx, jobID, t); err != nil {
+			log.Warn("store stash job add time failed", "error", err)
+		}
+	}
 	log = log.With(KeyStashJobID, stashID)
 	log.Info(fmt.Sprintf("Started generation job %s for %d scenes", stashID, len(keep)), KeySceneCount, len(keep))
 

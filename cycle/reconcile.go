@@ -16,6 +16,10 @@ import (
 // before its first poll): it allows for clock skew between the hosts.
 const adoptWindow = 10 * time.Minute
 
+// addTimeSlack is how far Stash's addTime may be from the time stashgen
+// recorded from Stash's clock: the Date header has one-second precision.
+const addTimeSlack = 5 * time.Second
+
 // reconcile deals with what a killed run left behind. It runs with both
 // locks held, so no other run is in its cycle: a run row still marked
 // running that is old enough and whose process is gone (same host) or
@@ -153,7 +157,10 @@ func (r *Runner) ours(j db.Job, sj stash.Job) bool {
 		return false
 	}
 	if j.StashAddedAt != nil {
-		return sj.AddTime.Truncate(time.Second).Equal(j.StashAddedAt.Truncate(time.Second))
+		// Recorded from Stash's own clock (its addTime, or the Date header
+		// of its answer to metadataGenerate): seconds apart at most.
+		d := sj.AddTime.Sub(*j.StashAddedAt)
+		return d > -addTimeSlack && d < addTimeSlack
 	}
 	launched := j.CreatedAt
 	if j.StartedAt != nil {

@@ -62,9 +62,10 @@ func failure(ctx context.Context, err error) Result {
 // arrives, so the exit code can follow the shell's 128+n convention.
 type SignalError struct{ Signal os.Signal }
 
-func (e *SignalError) Error() string { return "interrupted by " + signalName(e.Signal) }
+func (e *SignalError) Error() string { return "interrupted by " + SignalName(e.Signal) }
 
-func signalName(s os.Signal) string {
+// SignalName is SIGINT or SIGTERM, as users know them.
+func SignalName(s os.Signal) string {
 	switch s {
 	case syscall.SIGINT:
 		return "SIGINT"
