@@ -652,6 +652,14 @@ func (c *onceCmd) Run(ctx context.Context, e *env) error {
 }
 
 func (e *env) dryRun(ctx context.Context) error {
+	return e.readOnly(ctx, func(cfg *config.Config, r *cycle.Runner) cycle.Result {
+		return r.DryRun(ctx, e.stdout, cycle.DryRunInfo{LockFile: cfg.LockFile, LockState: lockState(cfg.LockFile)})
+	})
+}
+
+// readOnly runs a dry run: no lock file, no migration, no audit row; the
+// body only reads the database and Stash.
+func (e *env) readOnly(ctx context.Context, body func(*config.Config, *cycle.Runner) cycle.Result) error {
 	cfg, _, err := e.load()
 	if err != nil {
 		return err
@@ -666,9 +674,7 @@ func (e *env) dryRun(ctx context.Context) error {
 	if err != nil {
 		return &exitError{code: cycle.ExitConfig, err: err}
 	}
-	r := runner(cfg, log, sc, store, e.stderr)
-	res := r.DryRun(ctx, e.stdout, cycle.DryRunInfo{LockFile: cfg.LockFile, LockState: lockState(cfg.LockFile)})
-	return resultError(res)
+	return resultError(body(cfg, runner(cfg, log, sc, store, e.stderr)))
 }
 
 type checkCmd struct {
@@ -678,22 +684,9 @@ type checkCmd struct {
 
 func (c *checkCmd) Run(ctx context.Context, e *env) error {
 	if c.DryRun {
-		cfg, _, err := e.load()
-		if err != nil {
-			return err
-		}
-		log := e.logger(cfg)
-		store, err := openStore(ctx, cfg)
-		if err != nil {
-			return err
-		}
-		defer store.Close()
-		sc, err := newStash(cfg)
-		if err != nil {
-			return &exitError{code: cycle.ExitConfig, err: err}
-		}
-		res := runner(cfg, log, sc, store, e.stderr).CheckDryRun(ctx, e.stdout, c.Full)
-		return resultError(res)
+		return e.readOnly(ctx, func(_ *config.Config, r *cycle.Runner) cycle.Result {
+			return r.CheckDryRun(ctx, e.stdout, c.Full)
+		})
 	}
 	return e.audited(ctx, "check", func(r *cycle.Runner) func(context.Context, *cycle.Run) cycle.Result {
 		return func(ctx context.Context, run *cycle.Run) cycle.Result { return r.Check(ctx, run, c.Full) }
