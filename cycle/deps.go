@@ -40,6 +40,7 @@ type Store interface {
 	Now(ctx context.Context) (time.Time, error)
 
 	ActiveJobs(ctx context.Context) ([]db.Job, error)
+	ActiveScans(ctx context.Context) ([]int64, error)
 	LaunchJob(ctx context.Context, runID int64, sceneIDs []int64, reason string) (int64, error)
 	SetStashJobID(ctx context.Context, id int64, stashID string) error
 	SetProgress(ctx context.Context, id int64, p float64) error
@@ -61,6 +62,7 @@ type Store interface {
 	DeleteScenes(ctx context.Context, ids []int64) error
 	DeleteMarkers(ctx context.Context, ids []int64) error
 	SweepScenes(ctx context.Context, since time.Time) (int64, error)
+	Analyze(ctx context.Context) error
 }
 
 // Settings are the parts of the configuration a cycle decides with.

@@ -16,12 +16,15 @@ import (
 // what is still pending, batch by batch.
 func (r *Runner) Once(ctx context.Context, run *Run) Result {
 	run.SetPhase("reconcile")
-	reconciled, res, stop := r.reconcile(ctx, run)
+	reconciled, ledger, res, stop := r.reconcile(ctx, run)
 	if stop {
 		return res
 	}
 	run.SetPhase("busy-check")
-	if res, busy := r.busyCheck(ctx, run); busy {
+	if reconciled {
+		ledger = nil // changed: read it again
+	}
+	if res, busy := r.busyCheck(ctx, run, ledger); busy {
 		return res
 	}
 	if _, err := r.Sync(ctx, run, false); err != nil {
@@ -40,7 +43,7 @@ func (r *Runner) Once(ctx context.Context, run *Run) Result {
 // busyCheck stands aside when Stash's queue or the ledger has any active
 // job. A ledger that cannot be read counts as busy: better to skip an hour
 // than to start a second generation.
-func (r *Runner) busyCheck(ctx context.Context, run *Run) (Result, bool) {
+func (r *Runner) busyCheck(ctx context.Context, run *Run, ledger []db.Job) (Result, bool) {
 	jobs, err := r.Stash.JobQueue(ctx)
 	if err != nil {
 		return failure(ctx, err), true
@@ -50,7 +53,9 @@ func (r *Runner) busyCheck(ctx context.Context, run *Run) (Result, bool) {
 		run.Log.Info("stash job active", KeyStashJobID, j.ID, "description", j.Description, "status", j.Status)
 		reasons = append(reasons, fmt.Sprintf("stash job %s (%s, %s)", j.ID, j.Description, j.Status))
 	}
-	ledger, err := r.Store.ActiveJobs(ctx)
+	if ledger == nil {
+		ledger, err = r.Store.ActiveJobs(ctx)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return interrupted(ctx), true
@@ -178,18 +183,16 @@ func (r *Runner) queueWaiting(ctx context.Context, run *Run) (Result, bool) {
 // ledgerScans lists ledger scan jobs that are pending or running. An error
 // is logged and ignored: the scan check must not stop a generation.
 func (r *Runner) ledgerScans(ctx context.Context, run *Run) []string {
-	jobs, err := r.Store.ActiveJobs(ctx)
+	ids, err := r.Store.ActiveScans(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			run.Log.Warn("cannot read the job ledger for scan jobs", "error", err)
 		}
 		return nil
 	}
-	var out []string
-	for _, j := range jobs {
-		if j.Type == db.TypeScan && (j.Status == db.JobPending || j.Status == db.JobRunning) {
-			out = append(out, fmt.Sprintf("ledger job %d", j.ID))
-		}
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = fmt.Sprintf("ledger job %d", id)
 	}
 	return out
 }

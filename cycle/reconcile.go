@@ -28,16 +28,18 @@ const addTimeSlack = 5 * time.Second
 // and followed to the end; ended → closed from Stash's status; unknown →
 // closed as lost. Either way its scenes are verified, and the run carries
 // on. reconciled reports whether anything was found.
-func (r *Runner) reconcile(ctx context.Context, run *Run) (reconciled bool, res Result, stop bool) {
+func (r *Runner) reconcile(ctx context.Context, run *Run) (reconciled bool, ledger []db.Job, res Result, stop bool) {
 	set := r.settings()
 	stale := 3 * set.HeartbeatInterval
-	now, err := r.Store.Now(ctx)
-	if err != nil {
-		return false, failure(ctx, err), true
-	}
 	runs, err := r.Store.RunningRuns(ctx, run.ID)
 	if err != nil {
-		return false, failure(ctx, err), true
+		return false, nil, failure(ctx, err), true
+	}
+	var now time.Time
+	if len(runs) > 0 { // ages by the database's clock, which wrote them
+		if now, err = r.Store.Now(ctx); err != nil {
+			return false, nil, failure(ctx, err), true
+		}
 	}
 	for _, old := range runs {
 		// Dead: its process is gone from this host, or it is old enough
@@ -52,13 +54,13 @@ func (r *Runner) reconcile(ctx context.Context, run *Run) (reconciled bool, res 
 		why := fmt.Sprintf("process gone: pid %d on %s, no heartbeat within %s", old.PID, old.Host, stale)
 		run.Log.Warn("an earlier run died; marking it abandoned", "dead_run_id", old.ID, "reason", why)
 		if err := r.Store.AbandonRun(ctx, old.ID, why); err != nil {
-			return false, failure(ctx, err), true
+			return false, nil, failure(ctx, err), true
 		}
 	}
 
 	jobs, err := r.Store.ActiveJobs(ctx)
 	if err != nil {
-		return false, failure(ctx, err), true
+		return false, nil, failure(ctx, err), true
 	}
 	for _, j := range jobs {
 		if j.CreatedBy != db.CreatedBy || j.Type != db.TypeGenerate {
@@ -70,7 +72,7 @@ func (r *Runner) reconcile(ctx context.Context, run *Run) (reconciled bool, res 
 			}
 			owner, err := r.Store.GetRun(ctx, *j.RunID)
 			if err != nil && !errors.Is(err, db.ErrNotFound) {
-				return false, failure(ctx, err), true
+				return false, nil, failure(ctx, err), true
 			}
 			if err == nil && owner.Outcome == db.OutcomeRunning {
 				continue // its run may be alive: the busy check stands aside
@@ -79,10 +81,13 @@ func (r *Runner) reconcile(ctx context.Context, run *Run) (reconciled bool, res 
 		reconciled = true
 		out := r.adopt(ctx, run, j)
 		if out.res != nil && (out.res.Outcome == db.OutcomeInterrupted || out.res.Outcome == db.OutcomeError) {
-			return reconciled, *out.res, true
+			return reconciled, nil, *out.res, true
 		}
 	}
-	return reconciled, Result{}, false
+	if jobs == nil {
+		jobs = []db.Job{} // read, and empty: nothing for the busy check to re-read
+	}
+	return reconciled, jobs, Result{}, false
 }
 
 // processAlive reports whether a process with this pid exists on this host.

@@ -126,8 +126,19 @@ func (r *Runner) syncScenes(ctx context.Context, full bool) (int, error) {
 			return written, err
 		}
 	}
+	if cursor == "" && written >= analyzeAfter {
+		// A first pass just filled the table: without statistics the next
+		// queries would plan as if it were empty.
+		if err := r.Store.Analyze(ctx); err != nil {
+			return written, err
+		}
+	}
 	return written, nil
 }
+
+// analyzeAfter is how many rows a full pass writes before it refreshes the
+// planner's statistics itself instead of waiting for autovacuum.
+const analyzeAfter = 10000
 
 // syncMarkers pages by number (Stash has no id filter for markers), sorted
 // by id so edits never reorder pages. A deletion shifts later pages back by

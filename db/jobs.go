@@ -83,6 +83,17 @@ func (s *Store) ActiveJobs(ctx context.Context) ([]Job, error) {
 	return out, s.wrap("list active jobs", err)
 }
 
+// ActiveScans lists the ids of ledger scan jobs that are pending or
+// running. Monitoring asks this every poll, so it reads ids only.
+func (s *Store) ActiveScans(ctx context.Context) ([]int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM jobs WHERE type = $1 AND status IN ('pending', 'running') ORDER BY id`, TypeScan)
+	if err != nil {
+		return nil, s.wrap("list scan jobs", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	return ids, s.wrap("list scan jobs", err)
+}
+
 // GetJob returns one ledger job.
 func (s *Store) GetJob(ctx context.Context, id int64) (Job, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1`, id)

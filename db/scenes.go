@@ -382,6 +382,13 @@ func (s *Store) ResetScenes(ctx context.Context, ids []int64) ([]int64, error) {
 	return out, s.wrap("reset scenes", err)
 }
 
+// Analyze refreshes the planner's statistics after a large sync, so the
+// first runs after it do not plan against an empty table.
+func (s *Store) Analyze(ctx context.Context) error {
+	_, err := s.pool.Exec(ctx, `ANALYZE scenes, markers`)
+	return s.wrap("analyze scenes", err)
+}
+
 // Now is the database's clock.
 func (s *Store) Now(ctx context.Context) (time.Time, error) {
 	var t time.Time

@@ -88,20 +88,22 @@ func checkAPIAnswer(res *http.Response, body []byte, key string) *Error {
 	case status >= 500:
 		return &Error{Kind: KindUnavailable, Status: status, Msg: fmt.Sprintf("HTTP %d: %s", status, snippet(body, key))}
 	}
-	if !json.Valid(body) {
-		return &Error{Kind: KindUnavailable, Status: status,
-			Msg: fmt.Sprintf("HTTP %d answer is not JSON (%s): %s", status,
-				clean(res.Header.Get("Content-Type"), key, 60), snippet(body, key))}
-	}
+	// One pass: the data is only looked at, not copied (machinebox decodes
+	// it afterwards); json.Valid runs only to explain a failure.
 	var env struct {
-		Data   json.RawMessage `json:"data"`
+		Data   firstByte `json:"data"`
 		Errors []struct {
 			Message string `json:"message"`
 		} `json:"errors"`
 	}
-	// json.Valid passed, so there is a first byte; a bare null would
-	// decode into env without complaint.
-	if bytes.TrimLeft(body, " \t\r\n")[0] != '{' || json.Unmarshal(body, &env) != nil {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' || json.Unmarshal(body, &env) != nil {
+		if !json.Valid(body) {
+			return &Error{Kind: KindUnavailable, Status: status,
+				Msg: fmt.Sprintf("HTTP %d answer is not JSON (%s): %s", status,
+					clean(res.Header.Get("Content-Type"), key, 60), snippet(body, key))}
+		}
+		// A bare null or array would decode into env without complaint.
 		return &Error{Kind: KindProtocol, Status: status,
 			Msg: fmt.Sprintf("HTTP %d answer is not a GraphQL response: %s", status, snippet(body, key))}
 	}
@@ -116,8 +118,19 @@ func checkAPIAnswer(res *http.Response, body []byte, key string) *Error {
 	if status != http.StatusOK {
 		return &Error{Kind: KindProtocol, Status: status, Msg: fmt.Sprintf("HTTP %d: %s", status, snippet(body, key))}
 	}
-	if data := bytes.TrimSpace(env.Data); len(data) == 0 || data[0] != '{' {
+	if env.Data != '{' {
 		return &Error{Kind: KindProtocol, Status: status, Msg: "answer has neither data nor errors: " + snippet(body, key)}
+	}
+	return nil
+}
+
+// firstByte records only the first byte of a JSON value: enough to tell an
+// object from null without copying it.
+type firstByte byte
+
+func (f *firstByte) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 {
+		*f = firstByte(b[0])
 	}
 	return nil
 }
