@@ -228,6 +228,10 @@ func FuzzClassifyProbe(f *testing.F) {
 			if got == Gone && strings.TrimSpace(string(body[:min(len(body), 64)])) != "Not Found" {
 				t.Fatalf("HTTP 404 %q: gone", body)
 			}
+		case status == http.StatusRequestedRangeNotSatisfiable: // a zero-byte file
+			if e != nil || got != Missing {
+				t.Fatalf("HTTP 416: %v, %v; want missing", got, e)
+			}
 		case status == http.StatusUnauthorized || status == http.StatusForbidden || (status >= 300 && status < 400):
 			if e == nil || e.Kind != KindAuth {
 				t.Fatalf("HTTP %d: %v, %v; want KindAuth", status, got, e)
