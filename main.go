@@ -706,18 +706,11 @@ func (c *resetCmd) Run(ctx context.Context, e *env) error {
 		}
 		ids = append(ids, id)
 	}
-	cfg, _, err := e.load()
-	if err != nil {
-		return err
-	}
-	store, err := openStore(ctx, cfg)
+	_, store, err := e.migrated(ctx)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	if err := store.Migrate(ctx); err != nil {
-		return err
-	}
 	done, err := store.ResetScenes(ctx, ids)
 	if err != nil {
 		return err
@@ -739,21 +732,33 @@ func (c *resetCmd) Run(ctx context.Context, e *env) error {
 	return nil
 }
 
+// migrated loads the configuration and opens the database with its schema
+// up to date, for the commands that write outside a run (no audit row).
+// The caller closes the store.
+func (e *env) migrated(ctx context.Context) (*config.Config, *db.Store, error) {
+	cfg, _, err := e.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := store.Migrate(ctx); err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return cfg, store, nil
+}
+
 type migrateCmd struct{}
 
 func (migrateCmd) Run(ctx context.Context, e *env) error {
-	cfg, _, err := e.load()
-	if err != nil {
-		return err
-	}
-	store, err := openStore(ctx, cfg)
+	cfg, store, err := e.migrated(ctx)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	if err := store.Migrate(ctx); err != nil {
-		return err
-	}
 	fmt.Fprintf(e.stdout, "schema %s is at version %d\n", cfg.Database.Schema, db.Version())
 	return nil
 }
