@@ -518,8 +518,24 @@ func badKeyRune(r rune) bool { return r <= ' ' || r == 0x7f }
 
 // errorf builds an *Error for key, located where its value came from: the
 // file and line, the environment variable or the flag.
+// redactPairs blanks password=, apikey=, api_key= and token= values in a
+// message, keeping the quote and parenthesis that close it.
+func redactPairs(msg string) string {
+	return dsnPassword.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := dsnPassword.FindStringSubmatch(m)
+		name, value := sub[1], sub[2]
+		if strings.HasPrefix(value, Redacted) {
+			return m
+		}
+		trimmed := strings.TrimRight(value, `")`)
+		return name + Redacted + value[len(trimmed):]
+	})
+}
+
 func (l *loader) errorf(key, hint, format string, args ...any) *Error {
-	e := &Error{Key: key, Hint: hint, Msg: fmt.Sprintf(format, args...)}
+	// A value quoted back may look like key=value with a secret in it
+	// (lock_file = "apikey=..."): blank those, whatever the key.
+	e := &Error{Key: key, Hint: hint, Msg: redactPairs(fmt.Sprintf(format, args...))}
 	d := keyIndex[key]
 	switch l.src[key] {
 	case SourceFile:

@@ -72,7 +72,7 @@ var secretParams = map[string]bool{
 // dsnPassword matches password=... in a key=value connection string, and
 // apikey=/api_key=/token= wherever a non-URL value carries one, quoted
 // (possibly unterminated, to be safe) or not.
-var dsnPassword = regexp.MustCompile(`(?i)(\b(?:(?:ssl)?password|api_?key|token)\s*=\s*)('(?:[^'\\]|\\.)*(?:'|\\?$)|\S+)`)
+var dsnPassword = regexp.MustCompile(`(?i)((?:(?:ssl)?password|api_?key|token)\s*=\s*)('(?:[^'\\]|\\.)*(?:'|\\?$)|\S+)`)
 
 // RedactURL hides the secrets in a URL or a key=value DSN so it can be
 // printed: the password of the userinfo (postgres://user:<redacted>@host/db),
