@@ -518,9 +518,15 @@ func badKeyRune(r rune) bool { return r <= ' ' || r == 0x7f }
 
 // errorf builds an *Error for key, located where its value came from: the
 // file and line, the environment variable or the flag.
-// redactPairs blanks password=, apikey=, api_key= and token= values in a
-// message, keeping the quote and parenthesis that close it.
+// userinfoPassword is the password of a URL's userinfo, wherever a URL
+// appears in a message (a mistyped lock_file can hold one).
+var userinfoPassword = regexp.MustCompile(`(://[^:/@\s"']*:)[^@\s"']+(@)`)
+
+// redactPairs blanks URL passwords and password=, apikey=, api_key= and
+// token= values in a message, keeping the quote and parenthesis that close
+// it.
 func redactPairs(msg string) string {
+	msg = userinfoPassword.ReplaceAllString(msg, "${1}"+Redacted+"${2}")
 	return dsnPassword.ReplaceAllStringFunc(msg, func(m string) string {
 		sub := dsnPassword.FindStringSubmatch(m)
 		name, value := sub[1], sub[2]
