@@ -159,7 +159,7 @@ func (r *Runner) plan(ctx context.Context, run *Run, schema, full bool, limit in
 	if err != nil {
 		return p, err
 	}
-	full2 := func() bool { return limit >= 0 && len(p.batch) >= limit }
+	batchFull := func() bool { return limit >= 0 && len(p.batch) >= limit }
 	seen := map[int64]bool{}
 	tally := func(v verification, recorded map[int64]bool) {
 		p.gone += len(v.GoneScenes)
@@ -184,12 +184,12 @@ func (r *Runner) plan(ctx context.Context, run *Run, schema, full bool, limit in
 	}
 	if schema {
 		var after int64
-		for !full2() {
+		for !batchFull() {
 			refs, err := r.Store.CheckCandidates(ctx, full, after, checkChunk)
-			if err != nil || len(refs) == 0 {
-				if err != nil {
-					return p, err
-				}
+			if err != nil {
+				return p, err
+			}
+			if len(refs) == 0 {
 				break
 			}
 			after = refs[len(refs)-1].ID
@@ -215,7 +215,7 @@ func (r *Runner) plan(ctx context.Context, run *Run, schema, full bool, limit in
 	}
 	// Scenes the sync would bring in: probe them straight from Stash.
 	var after int64
-	for !full2() {
+	for !batchFull() {
 		page, err := r.Stash.Scenes(ctx, stash.SceneQuery{AfterID: after, UpdatedAfter: cursor, PerPage: checkChunk})
 		if err != nil {
 			return p, err

@@ -19,7 +19,6 @@ const (
 	KeyJobID      = "job_id"
 	KeyStashJobID = "stash_job_id"
 	KeySceneCount = "scene_count"
-	KeyPhase      = "phase"
 )
 
 // Runner runs one command under the rules every run obeys: one audit row,
