@@ -429,6 +429,9 @@ func (e *env) audit(ctx context.Context, s *session, command string, body func(*
 		r.OnProgress = func(_ *cycle.Run, job stash.Job) { s.line.Update(job) }
 	}
 	res := r.Execute(ctx, command, locked, cfg.LockFile, body(r))
+	if res.Generated != nil {
+		s.generated = *res.Generated
+	}
 	return resultError(res)
 }
 
@@ -461,6 +464,8 @@ type session struct {
 	rid    string         // healthchecks' run id, pairing /start with the end
 	store  *db.Store
 	runCtx context.Context // the run's context: /start gives up when it ends
+
+	generated int // scenes the run's jobs left complete, for the metrics
 
 	mu        sync.Mutex
 	runID     int64
@@ -581,7 +586,7 @@ func (s *session) finish(ctx context.Context, err error) {
 const metricsTimeout = 5 * time.Second
 
 func (s *session) writeMetrics(ctx context.Context, log *slog.Logger, code int) {
-	m := report.Metrics{End: time.Now(), Duration: time.Since(s.began), ExitCode: code}
+	m := report.Metrics{End: time.Now(), Duration: time.Since(s.began), ExitCode: code, ScenesGenerated: s.generated}
 	if s.store != nil {
 		rctx, cancel := context.WithTimeout(ctx, metricsTimeout)
 		dbm, err := report.GatherMetrics(rctx, s.store)

@@ -1503,3 +1503,132 @@ func TestE2E_CheckTakesTheLock(t *testing.T) {
 		t.Fatalf("audit row %s", got)
 	}
 }
+
+// A metadataGenerate that takes effect but answers after stash.timeout:
+// the run finds its job in the queue and follows it. Killed while
+// following, the next run must still know the job as its own (Stash's
+// addTime was recorded, not the Date of a later answer), adopt it and
+// follow it to the end.
+func TestE2E_LateLaunchAnswerThenSIGKILLIsAdopted(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, "", stashtest.WithScenesPerTick(1))
+	cfg, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One second per request, so the held answer times out quickly.
+	cfg = bytes.Replace(cfg, []byte("timeout = 5\n"), []byte("timeout = 1\n"), 1)
+	if err := os.WriteFile(e.config, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.fake.AddScenes(3)
+	e.fake.InjectFault(stashtest.Fault{Kind: stashtest.FaultHang, Field: "metadataGenerate", AfterExecute: true, Times: 1})
+	e.holdFindJob()
+	cmd, stdout, stderr := e.command("once")
+	done := start(t, cmd)
+	e.waitHang(done) // the launch answer is held; the job exists
+	// Stash's clock moves on while the answer is late: every later answer
+	// carries a Date well after the job's addTime.
+	e.fake.Advance(30 * time.Second)
+	e.waitHang(done) // following the job it found in the queue
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	e.finish(<-done, stdout, stderr)
+	e.fake.ReleaseHung()
+
+	o := e.run("once")
+
+	e.want(o, 0)
+	if got := e.query(`SELECT string_agg(outcome, ',' ORDER BY id) FROM stashgen.runs`); got != "abandoned,adopted" {
+		t.Fatalf("runs = %s\n%s", got, o.stderr)
+	}
+	if got := e.query(`SELECT string_agg(status, ',') FROM stashgen.jobs`); got != "completed" {
+		t.Fatalf("ledger = %s\n%s", got, o.stderr)
+	}
+	if got := e.query(`SELECT count(*)::text FROM stashgen.jobs WHERE error LIKE '%lost%'`); got != "0" {
+		t.Fatalf("a job was closed as lost\n%s", o.stderr)
+	}
+	if n := e.fake.CountField("metadataGenerate"); n != 1 {
+		t.Fatalf("metadataGenerate calls = %d", n)
+	}
+	if got := e.query(`SELECT count(*)::text FROM stashgen.scenes WHERE generated`); got != "3" {
+		t.Fatalf("generated = %s", got)
+	}
+}
+
+// The run that adopts an orphaned job records the work it adopted: in its
+// audit row, in history, in the metrics file and in the final ping's body.
+func TestE2E_AdoptedWorkIsRecorded(t *testing.T) {
+	t.Parallel()
+	ps := newPingServer(t, http.StatusOK)
+	metrics := filepath.Join(t.TempDir(), "stashgen.prom")
+	e := newE2E(t, fmt.Sprintf("\nmetrics_file = %q\n", metrics), stashtest.WithScenesPerTick(1))
+	// metrics_file is a top-level key: put it before the first table.
+	cfg, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := strings.Replace(string(cfg), fmt.Sprintf("\nmetrics_file = %q\n", metrics), "", 1)
+	body = fmt.Sprintf("metrics_file = %q\n", metrics) + body + ps.config(false)
+	if err := os.WriteFile(e.config, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.fake.AddScenes(3)
+	e.holdFindJob()
+	cmd, stdout, stderr := e.command("once")
+	done := start(t, cmd)
+	e.waitHang(done)
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	e.finish(<-done, stdout, stderr)
+	e.fake.ReleaseHung()
+
+	o := e.run("once")
+
+	e.want(o, 0)
+	if got := e.query(`SELECT outcome || ' ' || scenes_generated || ' ' || stash_job_id FROM stashgen.runs ORDER BY id DESC LIMIT 1`); got != "adopted 3 1" {
+		t.Fatalf("adopting run's row = %q, want adopted, 3 scenes, stash job 1", got)
+	}
+	h := e.run("history", "--limit", "1")
+	e.want(h, 0)
+	if !regexp.MustCompile(`#2 +once .* adopted +0 +3 +1\n`).MatchString(h.stdout) {
+		t.Fatalf("history does not show the adopted work:\n%s", h.stdout)
+	}
+	m, err := os.ReadFile(metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(m), "\nstashgen_last_run_scenes_generated 3\n") {
+		t.Fatalf("metrics file:\n%s", m)
+	}
+	pings := ps.pings()
+	last := pings[len(pings)-1]
+	if !strings.HasPrefix(last, "POST /ping-secret-3e1f0a/0?") || !strings.Contains(last, "scenes_generated=3") || !strings.Contains(last, "stash_job_id=1") {
+		t.Fatalf("final ping = %q", last)
+	}
+}
+
+// A job that ended FINISHED yet left its whole batch incomplete keeps exit
+// 0 (backoff handles the scene), but says so at WARN with what is still
+// missing, and history shows "0 of N scenes complete".
+func TestE2E_BatchThatVerifiedNothingSaysSo(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, "")
+	id := e.fake.AddScene()
+	e.fake.FailResource(id, stashtest.ResourceSprite)
+	e.fake.FailResource(id, stashtest.ResourceVTT)
+
+	o := e.run("once")
+
+	e.want(o, 0)
+	if !regexp.MustCompile(`level=WARN msg="[^"]*0 of 1 scenes complete[^\n]*missing=[^\n]*sprite[^\n]*hint="[^"]*Stash's log`).MatchString(o.stderr) {
+		t.Fatalf("no WARN line naming what is missing and pointing at Stash's log:\n%s", o.stderr)
+	}
+	h := e.run("history")
+	e.want(h, 0)
+	if !strings.Contains(h.stdout, "0 of 1 scenes complete") {
+		t.Fatalf("history:\n%s", h.stdout)
+	}
+}

@@ -11,11 +11,10 @@ import (
 // Stash is what a cycle needs from the Stash client.
 type Stash interface {
 	URL() string
-	ServerTime() time.Time
 	JobQueue(ctx context.Context) ([]stash.Job, error)
 	FindJob(ctx context.Context, id string) (stash.Job, error)
 	StopJob(ctx context.Context, id string) error
-	Generate(ctx context.Context, in stash.GenerateInput) (string, error)
+	Generate(ctx context.Context, in stash.GenerateInput) (stash.Launch, error)
 	GenerateDefaults(ctx context.Context) (stash.GenerateOptions, error)
 	Scenes(ctx context.Context, q stash.SceneQuery) (stash.ScenePage, error)
 	SceneIDs(ctx context.Context, q stash.SceneQuery) (stash.ScenePage, error)
@@ -76,6 +75,12 @@ type Settings struct {
 	Concurrency        int
 	Backoff            time.Duration // first retry delay for an incomplete scene; doubles
 	PageSize           int           // scenes/markers per Stash page
+	// StopTimeout bounds the stopJob sent after a signal: the run does not
+	// wait for Stash to confirm, and the ledger write gets its own time.
+	StopTimeout time.Duration
+	// CleanupTimeout bounds each database write or read a run makes after
+	// it was interrupted, when nothing else would stop it.
+	CleanupTimeout time.Duration
 }
 
 func (s Settings) withDefaults() Settings {
@@ -102,6 +107,12 @@ func (s Settings) withDefaults() Settings {
 	}
 	if s.PageSize <= 0 {
 		s.PageSize = 1000
+	}
+	if s.StopTimeout <= 0 {
+		s.StopTimeout = 5 * time.Second
+	}
+	if s.CleanupTimeout <= 0 {
+		s.CleanupTimeout = 10 * time.Second
 	}
 	return s
 }

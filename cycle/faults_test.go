@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -95,7 +96,8 @@ func (e *env) orphan(stashJobID string, addedAt *time.Time, sceneIDs ...string) 
 // launch starts a generate job in the fake as a dead run would have.
 func (e *env) launch(ids ...string) stashtest.JobInfo {
 	e.t.Helper()
-	id, err := e.client.Generate(context.Background(), stash.GenerateInput{Covers: true, Phashes: true, Previews: true, Sprites: true, SceneIDs: ids})
+	launch, err := e.client.Generate(context.Background(), stash.GenerateInput{Covers: true, Phashes: true, Previews: true, Sprites: true, SceneIDs: ids})
+	id := launch.JobID
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -192,6 +194,12 @@ func TestReconcile_StrangerAfterStashRestartIsNotAdopted(t *testing.T) {
 	}
 	if strings.Contains(e.log(), "ADOPTED") {
 		t.Fatal("adopted a stranger")
+	}
+	// Say what happened: the id now belongs to another job. The text about
+	// Stash's last 10 ended jobs is for a job Stash forgot, not this.
+	msg := e.queryString(`SELECT error FROM stashgen.jobs`)
+	if strings.Contains(msg, "last 10") || !strings.Contains(msg, "different job") || !strings.Contains(msg, "restarted") {
+		t.Fatalf("orphan's error = %q, want it to say a different job now has the id (stash restarted)", msg)
 	}
 }
 
@@ -551,4 +559,93 @@ func (k *keylessProbes) Probe(ctx context.Context, r stash.Resource, path string
 		return 0, err
 	}
 	return c.Probe(ctx, r, path)
+}
+
+// After a signal, a Stash that hangs on stopJob must not use up the time
+// the ledger needs: the job still ends cancelled, as the README promises.
+func TestFault_StopJobHangsAfterSignal(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, stashtest.WithScenesPerTick(1))
+	e.runner.Settings.StopTimeout = 200 * time.Millisecond
+	e.fake.AddScenes(3)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	e.onWait = func(int) error {
+		e.fake.InjectFault(stashtest.Fault{Kind: stashtest.FaultHang, Field: "stopJob"})
+		cancel(&cycle.SignalError{Signal: syscall.SIGTERM})
+		return context.Cause(ctx)
+	}
+
+	res := e.once(ctx)
+
+	e.wantResult(res, db.OutcomeInterrupted, 143)
+	if s := e.queryString(`SELECT status FROM stashgen.jobs`); s != "cancelled" {
+		t.Fatalf("ledger = %s, want cancelled although stopJob hung", s)
+	}
+	if r := e.queryString(`SELECT reason FROM stashgen.job_actions WHERE action = 'CANCELLED'`); !strings.Contains(r, "stopJob failed") {
+		t.Fatalf("reason = %q, want it to say stopJob failed", r)
+	}
+}
+
+// Every database read or write made after a signal has a deadline: with
+// the run's context cancelled, nothing else would stop it.
+func TestFault_CleanupAfterSignalHasDeadlines(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, stashtest.WithScenesPerTick(1))
+	e.fake.AddScenes(3)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	watch := &deadlineStore{Store: e.store, signalled: ctx.Done()}
+	e.runner.Store = watch
+	e.onWait = func(int) error {
+		cancel(&cycle.SignalError{Signal: syscall.SIGTERM})
+		return context.Cause(ctx)
+	}
+
+	e.wantResult(e.once(ctx), db.OutcomeInterrupted, 143)
+
+	if n := watch.after.Load(); n == 0 {
+		t.Fatal("no store call after the signal: the test proves nothing")
+	}
+	if n := watch.unbounded.Load(); n != 0 {
+		t.Fatalf("%d store calls after the signal had no deadline", n)
+	}
+}
+
+// deadlineStore counts the store calls made after signalled is closed, and
+// those among them whose context has no deadline.
+type deadlineStore struct {
+	cycle.Store
+	signalled        <-chan struct{}
+	after, unbounded atomic.Int64
+}
+
+func (d *deadlineStore) note(ctx context.Context) {
+	select {
+	case <-d.signalled:
+	default:
+		return
+	}
+	d.after.Add(1)
+	if _, ok := ctx.Deadline(); !ok {
+		d.unbounded.Add(1)
+	}
+}
+
+func (d *deadlineStore) PendingCounts(ctx context.Context) (db.Counts, error) {
+	d.note(ctx)
+	return d.Store.PendingCounts(ctx)
+}
+
+func (d *deadlineStore) TransitionJob(ctx context.Context, id int64, from []db.JobStatus, to db.JobStatus, action db.Action, reason, errText string) error {
+	d.note(ctx)
+	return d.Store.TransitionJob(ctx, id, from, to, action, reason, errText)
+}
+
+func (d *deadlineStore) FinishRun(ctx context.Context, id int64, end db.RunEnd) error {
+	d.note(ctx)
+	return d.Store.FinishRun(ctx, id, end)
+}
+
+func (d *deadlineStore) Beat(ctx context.Context, h db.Heartbeat) error {
+	d.note(ctx)
+	return d.Store.Beat(ctx, h)
 }

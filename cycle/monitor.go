@@ -21,6 +21,9 @@ type monitorEnd struct {
 	unseen   bool
 	stopSent bool  // we asked Stash to stop it for a scan
 	err      error // interrupted, or Stash unusable for too long
+	// lost, when set, says why a vanished job is closed as lost, instead
+	// of the text for a job Stash forgot.
+	lost string
 }
 
 var activeOrCancelling = []db.JobStatus{db.JobRunning, db.JobCancelling}
@@ -144,6 +147,15 @@ func (r *Runner) scanWaiting(ctx context.Context, run *Run) []string {
 	return scans
 }
 
+// missingOf lists, once each, the resources the verdicts found missing.
+func missingOf(vs []db.Verdict) []string {
+	var all []string
+	for _, v := range vs {
+		all = append(all, v.Missing...)
+	}
+	return dedupe(all)
+}
+
 func percent(p *float64) string {
 	if p == nil {
 		return "-"
@@ -191,12 +203,23 @@ func (r *Runner) settle(ctx context.Context, run *Run, log *slog.Logger, jobID i
 	switch {
 	case mon.vanished:
 		to, action = db.JobFailed, db.ActionFailed
-		reason = fmt.Sprintf("lost: stash no longer reports job %s (it keeps only the last 10 ended jobs)", stashID)
+		reason = mon.lost
+		if reason == "" {
+			reason = fmt.Sprintf("lost: stash no longer reports job %s (it keeps only the last 10 ended jobs)", stashID)
+		}
 		errTxt = reason
 		res = &Result{Outcome: db.OutcomeFailed, ExitCode: ExitJobFailed, Err: errors.New(reason)}
 	case mon.job.Status == stash.JobFinished:
 		to, action, reason = db.JobCompleted, db.ActionFinished, fmt.Sprintf("%d of %d scenes complete", complete, len(ids))
-		log.Info("generation job finished", "complete", complete, "incomplete", len(incomplete))
+		if complete == 0 && len(incomplete) > 0 && verr == nil {
+			// Stash ends a job FINISHED even when every scene failed: it
+			// only logs why. Backoff retries them; the user should look.
+			log.Warn(fmt.Sprintf("stash job %s finished, but 0 of %d scenes complete", stashID, len(incomplete)),
+				"missing", strings.Join(missingOf(v.Verdicts), ","), "scene_ids", head(incomplete, 10),
+				"hint", "look in Stash's log (Settings > Logs) for the errors it logged while generating these scenes")
+		} else {
+			log.Info("generation job finished", "complete", complete, "incomplete", len(incomplete))
+		}
 	case mon.job.Status == stash.JobCancelled && mon.stopSent:
 		to = db.JobCancelled // the CANCELLED action was recorded when we stopped it
 		res = &Result{Outcome: db.OutcomeCancelledForScan, ExitCode: ExitTempFail,
@@ -255,20 +278,25 @@ func (r *Runner) recordAttempts(ctx context.Context, log *slog.Logger, ids []int
 
 // interruptJob stops our Stash job after a signal without waiting for
 // Stash to confirm (that takes 5-10 s; the next run reconciles), and
-// records it.
+// records it. stopJob and the ledger write each get their own deadline, so
+// a Stash that hangs cannot leave the ledger job running.
 func (r *Runner) interruptJob(ctx context.Context, log *slog.Logger, jobID int64, stashID string) Result {
 	res := interrupted(ctx)
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
+	set := r.settings()
 	reason := res.Err.Error()
 	if stashID != "" {
-		if err := r.Stash.StopJob(wctx, stashID); err != nil {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), set.StopTimeout)
+		err := r.Stash.StopJob(sctx, stashID)
+		cancel()
+		if err != nil {
 			log.Warn("stopJob after the signal failed", "error", err)
 			reason += "; stopJob failed: " + err.Error()
 		} else {
 			reason += "; stopJob sent"
 		}
 	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), set.CleanupTimeout)
+	defer cancel()
 	if err := r.Store.TransitionJob(wctx, jobID, activeOrCancelling, db.JobCancelled, db.ActionCancelled, reason, ""); err != nil {
 		log.Warn("record interruption failed", "error", err)
 	}

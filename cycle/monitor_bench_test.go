@@ -84,7 +84,8 @@ func BenchmarkMonitorPoll(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		stashID, err := client.Generate(ctx, stash.GenerateInput{Previews: true, SceneIDs: ids})
+		launch, err := client.Generate(ctx, stash.GenerateInput{Previews: true, SceneIDs: ids})
+		stashID := launch.JobID
 		if err != nil {
 			b.Fatal(err)
 		}

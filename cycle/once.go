@@ -16,26 +16,43 @@ import (
 // what is still pending, batch by batch.
 func (r *Runner) Once(ctx context.Context, run *Run) Result {
 	run.SetPhase("reconcile")
-	reconciled, ledger, res, stop := r.reconcile(ctx, run)
+	reconciled, ledger, adopted, res, stop := r.reconcile(ctx, run)
 	if stop {
-		return res
+		return adopted.into(res)
 	}
 	run.SetPhase("busy-check")
 	if reconciled {
 		ledger = nil // changed: read it again
 	}
 	if res, busy := r.busyCheck(ctx, run, ledger); busy {
-		return res
+		return adopted.into(res)
 	}
 	if _, err := r.Sync(ctx, run, false); err != nil {
-		return failure(ctx, err)
+		return adopted.into(failure(ctx, err))
 	}
 	if _, err := r.CheckScenes(ctx, run, false); err != nil {
-		return failure(ctx, err)
+		return adopted.into(failure(ctx, err))
 	}
-	res = r.generate(ctx, run)
+	res = adopted.into(r.generate(ctx, run))
 	if reconciled && res.Outcome == db.OutcomeNothingToDo {
 		res.Outcome = db.OutcomeAdopted
+	}
+	return res
+}
+
+// into adds the work of jobs adopted from a dead run to a run's result:
+// their verified scenes count as this run's, and the adopted Stash job is
+// its last one unless it launched another.
+func (b batchResult) into(res Result) Result {
+	if b.generated > 0 || res.Generated != nil {
+		n := b.generated
+		if res.Generated != nil {
+			n += *res.Generated
+		}
+		res.Generated = &n
+	}
+	if res.StashJobID == "" {
+		res.StashJobID = b.stashJobID
 	}
 	return res
 }
@@ -108,7 +125,9 @@ func (r *Runner) generate(ctx context.Context, run *Run) Result {
 		if res.StashJobID == "" {
 			res.StashJobID = lastJob
 		}
-		if c, err := r.Store.PendingCounts(context.WithoutCancel(ctx)); err == nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), set.CleanupTimeout)
+		defer cancel()
+		if c, err := r.Store.PendingCounts(cctx); err == nil {
 			res.Counts = &c
 		} else {
 			res.Counts = &counts
@@ -240,29 +259,34 @@ func (r *Runner) runBatch(ctx context.Context, run *Run, t stash.GenerateInput, 
 	log := run.Log.With(KeyJobID, jobID)
 	in := t
 	in.SceneIDs = idStrings(keep)
-	stashID, err := r.Stash.Generate(ctx, in)
+	launch, err := r.Stash.Generate(ctx, in)
 	if err != nil && ctx.Err() != nil {
 		// Interrupted while Stash was answering: the job may exist. The
 		// queue was empty when we launched, so a generate job in it now is
 		// ours: stop it.
-		if id := r.queuedGenerate(context.WithoutCancel(ctx)); id != "" {
-			return stopWith(r.interruptJob(ctx, log, jobID, id))
+		if j, ok := r.queuedGenerate(context.WithoutCancel(ctx)); ok {
+			return stopWith(r.interruptJob(ctx, log, jobID, j.ID))
 		}
 	}
+	// When Stash queued the job, so that a later run can tell this job
+	// from one that got the same id after a restart, even if this process
+	// dies before its first poll: the Date of Stash's own answer, or the
+	// addTime of the job found in the queue when the answer was lost.
+	addedAt := launch.Date
 	if err != nil {
-		stashID, err = r.afterFailedLaunch(ctx, run, jobID, err)
+		var j stash.Job
+		j, err = r.afterFailedLaunch(ctx, run, err)
 		if err != nil {
 			return stopWith(r.closeUnlaunched(ctx, log, jobID, err))
 		}
+		launch.JobID, addedAt = j.ID, j.AddTime
 	}
+	stashID := launch.JobID
 	if err := r.Store.SetStashJobID(ctx, jobID, stashID); err != nil {
 		log.Warn("store stash job id failed", "error", err)
 	}
-	// Stash's clock when it queued the job (its Date header), so a later
-	// run can tell this job from one that got the same id after a restart
-	// even if this process dies before its first poll.
-	if t := r.Stash.ServerTime(); !t.IsZero() {
-		if err := r.Store.SetStashAddedAt(ctx, jobID, t); err != nil {
+	if !addedAt.IsZero() {
+		if err := r.Store.SetStashAddedAt(ctx, jobID, addedAt); err != nil {
 			log.Warn("store stash job add time failed", "error", err)
 		}
 	}
@@ -278,31 +302,31 @@ func (r *Runner) runBatch(ctx context.Context, run *Run, t stash.GenerateInput, 
 // afterFailedLaunch handles a metadataGenerate that returned an error. A
 // timed-out request may still have queued the job, so look at the queue
 // before anything else and follow the job if it is there.
-func (r *Runner) afterFailedLaunch(ctx context.Context, run *Run, jobID int64, launchErr error) (string, error) {
+func (r *Runner) afterFailedLaunch(ctx context.Context, run *Run, launchErr error) (stash.Job, error) {
 	if ctx.Err() != nil || !stash.IsKind(launchErr, stash.KindUnavailable) {
-		return "", launchErr
+		return stash.Job{}, launchErr
 	}
-	if id := r.queuedGenerate(ctx); id != "" {
-		run.Log.Warn("metadataGenerate failed, but a generate job is queued; following it", KeyStashJobID, id, "error", launchErr)
-		return id, nil
+	if j, ok := r.queuedGenerate(ctx); ok {
+		run.Log.Warn("metadataGenerate failed, but a generate job is queued; following it", KeyStashJobID, j.ID, "error", launchErr)
+		return j, nil
 	}
-	return "", launchErr
+	return stash.Job{}, launchErr
 }
 
-// queuedGenerate returns the id of a generate job in Stash's queue, or "".
-func (r *Runner) queuedGenerate(ctx context.Context) string {
+// queuedGenerate finds a generate job in Stash's queue.
+func (r *Runner) queuedGenerate(ctx context.Context) (stash.Job, bool) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	jobs, err := r.Stash.JobQueue(ctx)
 	if err != nil {
-		return ""
+		return stash.Job{}, false
 	}
 	for _, j := range jobs {
 		if j.Description == stash.DescGenerating {
-			return j.ID
+			return j, true
 		}
 	}
-	return ""
+	return stash.Job{}, false
 }
 
 // closeUnlaunched closes the ledger job of a launch that failed.

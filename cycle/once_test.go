@@ -366,10 +366,10 @@ type scanAfterGenerate struct {
 	onGenerate func()
 }
 
-func (s *scanAfterGenerate) Generate(ctx context.Context, in stash.GenerateInput) (string, error) {
-	id, err := s.Stash.Generate(ctx, in)
+func (s *scanAfterGenerate) Generate(ctx context.Context, in stash.GenerateInput) (stash.Launch, error) {
+	l, err := s.Stash.Generate(ctx, in)
 	s.onGenerate()
-	return id, err
+	return l, err
 }
 
 func newClient(url, key string) (*stash.Client, error) {

@@ -28,17 +28,17 @@ const addTimeSlack = 5 * time.Second
 // and followed to the end; ended → closed from Stash's status; unknown →
 // closed as lost. Either way its scenes are verified, and the run carries
 // on. reconciled reports whether anything was found.
-func (r *Runner) reconcile(ctx context.Context, run *Run) (reconciled bool, ledger []db.Job, res Result, stop bool) {
+func (r *Runner) reconcile(ctx context.Context, run *Run) (reconciled bool, ledger []db.Job, adopted batchResult, res Result, stop bool) {
 	set := r.settings()
 	stale := 3 * set.HeartbeatInterval
 	runs, err := r.Store.RunningRuns(ctx, run.ID)
 	if err != nil {
-		return false, nil, failure(ctx, err), true
+		return false, nil, adopted, failure(ctx, err), true
 	}
 	var now time.Time
 	if len(runs) > 0 { // ages by the database's clock, which wrote them
 		if now, err = r.Store.Now(ctx); err != nil {
-			return false, nil, failure(ctx, err), true
+			return false, nil, adopted, failure(ctx, err), true
 		}
 	}
 	for _, old := range runs {
@@ -54,13 +54,13 @@ func (r *Runner) reconcile(ctx context.Context, run *Run) (reconciled bool, ledg
 		why := fmt.Sprintf("process gone: pid %d on %s, no heartbeat within %s", old.PID, old.Host, stale)
 		run.Log.Warn("an earlier run died; marking it abandoned", "dead_run_id", old.ID, "reason", why)
 		if err := r.Store.AbandonRun(ctx, old.ID, why); err != nil {
-			return false, nil, failure(ctx, err), true
+			return false, nil, adopted, failure(ctx, err), true
 		}
 	}
 
 	jobs, err := r.Store.ActiveJobs(ctx)
 	if err != nil {
-		return false, nil, failure(ctx, err), true
+		return false, nil, adopted, failure(ctx, err), true
 	}
 	for _, j := range jobs {
 		if j.CreatedBy != db.CreatedBy || j.Type != db.TypeGenerate {
@@ -72,7 +72,7 @@ func (r *Runner) reconcile(ctx context.Context, run *Run) (reconciled bool, ledg
 			}
 			owner, err := r.Store.GetRun(ctx, *j.RunID)
 			if err != nil && !errors.Is(err, db.ErrNotFound) {
-				return false, nil, failure(ctx, err), true
+				return false, nil, adopted, failure(ctx, err), true
 			}
 			if err == nil && owner.Outcome == db.OutcomeRunning {
 				continue // its run may be alive: the busy check stands aside
@@ -80,14 +80,18 @@ func (r *Runner) reconcile(ctx context.Context, run *Run) (reconciled bool, ledg
 		}
 		reconciled = true
 		out := r.adopt(ctx, run, j)
+		adopted.generated += out.generated
+		if out.stashJobID != "" {
+			adopted.stashJobID = out.stashJobID
+		}
 		if out.res != nil && (out.res.Outcome == db.OutcomeInterrupted || out.res.Outcome == db.OutcomeError) {
-			return reconciled, nil, *out.res, true
+			return reconciled, nil, adopted, *out.res, true
 		}
 	}
 	if jobs == nil {
 		jobs = []db.Job{} // read, and empty: nothing for the busy check to re-read
 	}
-	return reconciled, jobs, Result{}, false
+	return reconciled, jobs, adopted, Result{}, false
 }
 
 // processAlive reports whether a process with this pid exists on this host.
@@ -134,7 +138,9 @@ func (r *Runner) adopt(ctx context.Context, run *Run, j db.Job) batchResult {
 		// Stash restarted: its job ids start again at 1.
 		log.Warn("stash job with that id is not ours (stash restarted?); closing the orphan as lost",
 			"stash_description", sj.Description, "stash_added", sj.AddTime)
-		return r.settle(ctx, run, log, j.ID, stashID, j.SceneIDs, monitorEnd{vanished: true, unseen: true})
+		return r.settle(ctx, run, log, j.ID, stashID, j.SceneIDs, monitorEnd{vanished: true, unseen: true,
+			lost: fmt.Sprintf("lost: stash job %s is now a different job (%s, added %s): stash restarted since ours was launched, and its job ids start again at 1",
+				stashID, sj.Description, sj.AddTime.UTC().Format(time.RFC3339))})
 	}
 	if stashID != j.StashJobID {
 		if err := r.Store.SetStashJobID(ctx, j.ID, stashID); err != nil {
@@ -144,7 +150,9 @@ func (r *Runner) adopt(ctx context.Context, run *Run, j db.Job) batchResult {
 	stopSent := j.Status == db.JobCancelling
 	if sj.Status.Ended() {
 		log.Info("an orphaned generation job ended while no run followed it; closing it", "status", sj.Status)
-		return r.settle(ctx, run, log, j.ID, stashID, j.SceneIDs, monitorEnd{job: sj, stopSent: stopSent})
+		out := r.settle(ctx, run, log, j.ID, stashID, j.SceneIDs, monitorEnd{job: sj, stopSent: stopSent})
+		out.stashJobID = stashID
+		return out
 	}
 	if err := r.Store.AdoptJob(ctx, j.ID, run.ID, fmt.Sprintf("run %d adopted stash job %s (%s) from a dead run", run.ID, stashID, sj.Status)); err != nil {
 		return stopWith(failure(ctx, err))
@@ -152,7 +160,9 @@ func (r *Runner) adopt(ctx context.Context, run *Run, j db.Job) batchResult {
 	log.Info("ADOPTED an orphaned generation job; following it to its end", "status", sj.Status, "progress", percent(sj.Progress))
 	mon := r.monitor(ctx, run, log, j.ID, stashID)
 	mon.stopSent = mon.stopSent || stopSent
-	return r.settle(ctx, run, log, j.ID, stashID, j.SceneIDs, mon)
+	out := r.settle(ctx, run, log, j.ID, stashID, j.SceneIDs, mon)
+	out.stashJobID = stashID
+	return out
 }
 
 // ours tells our generate job from a stranger that got the same id after a

@@ -202,6 +202,12 @@ func (r *Runner) finish(ctx context.Context, run *Run, res Result) Result {
 		level = slog.LevelError
 	}
 	attrs := []any{"outcome", res.Outcome, "exit_code", res.ExitCode}
+	if res.Generated != nil {
+		attrs = append(attrs, "scenes_generated", *res.Generated)
+	}
+	if res.StashJobID != "" {
+		attrs = append(attrs, KeyStashJobID, res.StashJobID)
+	}
 	if res.Err != nil {
 		attrs = append(attrs, "error", res.Err)
 	}

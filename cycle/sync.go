@@ -94,7 +94,7 @@ func (r *Runner) syncScenes(ctx context.Context, full bool) (int, error) {
 			return written, err
 		}
 		if serverStart.IsZero() {
-			serverStart = r.Stash.ServerTime()
+			serverStart = page.Date
 		}
 		rows := make([]db.SceneRow, 0, len(page.Scenes))
 		for _, s := range page.Scenes {
@@ -169,7 +169,7 @@ func (r *Runner) syncMarkers(ctx context.Context, full bool) (int, error) {
 			return written, err
 		}
 		if serverStart.IsZero() {
-			serverStart = r.Stash.ServerTime()
+			serverStart = p.Date
 		}
 		if total >= 0 && p.Count < total && restarts < 3 {
 			restarts++

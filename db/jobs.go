@@ -126,10 +126,12 @@ func (s *Store) SetStashJobID(ctx context.Context, id int64, stashID string) err
 	return s.wrap("store stash job id", err)
 }
 
-// SetStashAddedAt stores Stash's addTime for the job, which tells it apart
-// from a later job that got the same id after a Stash restart.
+// SetStashAddedAt stores when Stash queued the job, which tells it apart
+// from a later job that got the same id after a Stash restart. The first
+// value may come from the Date header of Stash's answer to the launch;
+// Stash's own addTime, once seen, replaces it.
 func (s *Store) SetStashAddedAt(ctx context.Context, id int64, t time.Time) error {
-	_, err := s.pool.Exec(ctx, `UPDATE jobs SET stash_added_at = $2 WHERE id = $1 AND stash_added_at IS NULL`, id, t)
+	_, err := s.pool.Exec(ctx, `UPDATE jobs SET stash_added_at = $2 WHERE id = $1`, id, t)
 	return s.wrap("store stash job add time", err)
 }
 

@@ -80,15 +80,6 @@ func New(o Options) (*Client, error) {
 // URL is Stash's base URL, safe to print.
 func (c *Client) URL() string { return redactURL(c.base) }
 
-// ServerTime is the Date header of Stash's latest answer: Stash's own clock,
-// which is what its updated_at values are measured by. Zero when unknown.
-func (c *Client) ServerTime() time.Time {
-	if t := c.api.serverTime.Load(); t != nil {
-		return *t
-	}
-	return time.Time{}
-}
-
 // run sends one operation and decodes each top-level field of the answer
 // into the pointer fields holds for it. A field missing from the answer is
 // an error: a broken answer must never read as "no scenes" or "no job".
@@ -194,20 +185,31 @@ func (c *Client) StopJob(ctx context.Context, id string) error {
 	return c.run(ctx, "stopJob", mStopJob, map[string]any{"id": id}, map[string]any{"stopJob": &stopped})
 }
 
-// Generate starts metadataGenerate and returns Stash's job id. It refuses
-// an empty scene list, which Stash would read as the whole library.
-func (c *Client) Generate(ctx context.Context, in GenerateInput) (string, error) {
+// Launch is Stash's answer to metadataGenerate.
+type Launch struct {
+	JobID string
+	// Date is Stash's clock when it answered (its Date header, to the
+	// second): within a second of the job's addTime. Zero when the answer
+	// had none.
+	Date time.Time
+}
+
+// Generate starts metadataGenerate and returns Stash's job id with the
+// time of the answer. It refuses an empty scene list, which Stash would
+// read as the whole library.
+func (c *Client) Generate(ctx context.Context, in GenerateInput) (Launch, error) {
 	if len(in.SceneIDs) == 0 {
-		return "", errors.New("generate: refusing an empty sceneIDs list (stash would generate the whole library)")
+		return Launch{}, errors.New("generate: refusing an empty sceneIDs list (stash would generate the whole library)")
 	}
-	var id string
-	if err := c.run(ctx, "metadataGenerate", mGenerate, map[string]any{"input": in}, map[string]any{"metadataGenerate": &id}); err != nil {
-		return "", err
+	var l Launch
+	ctx = withDate(ctx, &l.Date)
+	if err := c.run(ctx, "metadataGenerate", mGenerate, map[string]any{"input": in}, map[string]any{"metadataGenerate": &l.JobID}); err != nil {
+		return Launch{}, err
 	}
-	if id == "" {
-		return "", c.fail(&Error{Op: "metadataGenerate", URL: c.endpoint, Kind: KindProtocol, Status: http.StatusOK, Msg: "no job id in the answer"})
+	if l.JobID == "" {
+		return Launch{}, c.fail(&Error{Op: "metadataGenerate", URL: c.endpoint, Kind: KindProtocol, Status: http.StatusOK, Msg: "no job id in the answer"})
 	}
-	return id, nil
+	return l, nil
 }
 
 // GenerateDefaults reads the generate options the user saved in Stash's

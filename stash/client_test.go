@@ -309,9 +309,9 @@ func TestGenerate_RefusesEmptySceneIDs(t *testing.T) {
 	s := newStub(t, answering(http.StatusOK, `{"data":{"metadataGenerate":"1"}}`))
 	c := newTestClient(t, s.URL)
 	for _, ids := range [][]string{nil, {}} {
-		id, err := c.Generate(context.Background(), GenerateInput{Previews: true, SceneIDs: ids})
-		if err == nil || id != "" {
-			t.Errorf("Generate(sceneIDs %#v) = %q, %v; want a refusal", ids, id, err)
+		l, err := c.Generate(context.Background(), GenerateInput{Previews: true, SceneIDs: ids})
+		if err == nil || l.JobID != "" {
+			t.Errorf("Generate(sceneIDs %#v) = %q, %v; want a refusal", ids, l.JobID, err)
 		}
 	}
 	if n := len(s.requests()); n != 0 {
@@ -322,9 +322,9 @@ func TestGenerate_RefusesEmptySceneIDs(t *testing.T) {
 func TestGenerate_ReturnsJobID(t *testing.T) {
 	t.Parallel()
 	s := newStub(t, answering(http.StatusOK, `{"data":{"metadataGenerate":"31"}}`))
-	id, err := newTestClient(t, s.URL).Generate(context.Background(), GenerateInput{SceneIDs: []string{"1"}})
-	if err != nil || id != "31" {
-		t.Fatalf("Generate = %q, %v", id, err)
+	l, err := newTestClient(t, s.URL).Generate(context.Background(), GenerateInput{SceneIDs: []string{"1"}})
+	if err != nil || l.JobID != "31" {
+		t.Fatalf("Generate = %q, %v", l.JobID, err)
 	}
 }
 
@@ -474,26 +474,45 @@ func TestClient_MissingFieldIsAnError(t *testing.T) {
 	}
 }
 
-func TestServerTime_FromDateHeader(t *testing.T) {
+// Stash's clock travels with the answer it belongs to: each call that
+// needs it gets the Date header of its own answer, whatever other calls
+// answered meanwhile.
+func TestServerTime_EachAnswerCarriesItsDate(t *testing.T) {
 	t.Parallel()
 	date := time.Date(2031, 1, 2, 3, 4, 5, 0, time.UTC)
 	var answers atomic.Int64
 	s := newStub(t, func(w http.ResponseWriter, r *http.Request, b gqlBody) {
 		d := date.Add(time.Duration(answers.Add(1)-1) * time.Hour)
 		w.Header().Set("Date", d.Format(http.TimeFormat))
-		_, _ = w.Write([]byte(`{"data":{"jobQueue":null}}`))
+		switch {
+		case strings.Contains(b.Query, "metadataGenerate"):
+			_, _ = w.Write([]byte(`{"data":{"metadataGenerate":"7"}}`))
+		case strings.Contains(b.Query, "findSceneMarkers"):
+			_, _ = w.Write([]byte(`{"data":{"findSceneMarkers":{"count":0,"scene_markers":[]}}}`))
+		case strings.Contains(b.Query, "findScenes"):
+			_, _ = w.Write([]byte(`{"data":{"findScenes":{"count":0,"scenes":[]}}}`))
+		default:
+			_, _ = w.Write([]byte(`{"data":{"jobQueue":null}}`))
+		}
 	})
 	c := newTestClient(t, s.URL)
-	if !c.ServerTime().IsZero() {
-		t.Fatalf("ServerTime before any answer = %v", c.ServerTime())
+	l, err := c.Generate(context.Background(), GenerateInput{SceneIDs: []string{"1"}})
+	if err != nil || l.JobID != "7" || !l.Date.Equal(date) {
+		t.Fatalf("Generate = %+v, %v; want job 7 at %v", l, err, date)
 	}
-	for _, want := range []time.Time{date, date.Add(time.Hour)} {
-		if _, err := c.JobQueue(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		if got := c.ServerTime(); !got.Equal(want) {
-			t.Errorf("ServerTime = %v, want %v (the latest Date header)", got, want)
-		}
+	if _, err := c.JobQueue(context.Background()); err != nil { // a later answer, an hour on
+		t.Fatal(err)
+	}
+	p, err := c.Scenes(context.Background(), SceneQuery{})
+	if err != nil || !p.Date.Equal(date.Add(2*time.Hour)) {
+		t.Fatalf("Scenes date = %v, %v; want %v", p.Date, err, date.Add(2*time.Hour))
+	}
+	m, err := c.Markers(context.Background(), MarkerQuery{})
+	if err != nil || !m.Date.Equal(date.Add(3*time.Hour)) {
+		t.Fatalf("Markers date = %v, %v; want %v", m.Date, err, date.Add(3*time.Hour))
+	}
+	if !l.Date.Equal(date) {
+		t.Fatalf("the launch's date moved to %v", l.Date)
 	}
 }
 

@@ -135,10 +135,10 @@ func FuzzStopJobDecode(f *testing.F) {
 
 func FuzzGenerateDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
-		id, err := fuzzClient(t, body).Generate(context.Background(), GenerateInput{Previews: true, SceneIDs: []string{"1", "2"}})
+		l, err := fuzzClient(t, body).Generate(context.Background(), GenerateInput{Previews: true, SceneIDs: []string{"1", "2"}})
 		checkFuzzError(t, err, false)
-		if (err == nil) == (id == "") {
-			t.Fatalf("Generate = %q, %v", id, err)
+		if (err == nil) == (l.JobID == "") {
+			t.Fatalf("Generate = %q, %v", l.JobID, err)
 		}
 	})
 }

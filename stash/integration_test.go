@@ -78,9 +78,6 @@ func TestFake_JobQueue(t *testing.T) {
 	if jobs[1].StartTime != nil || jobs[1].Progress != nil {
 		t.Errorf("queued job has start %v progress %v", jobs[1].StartTime, jobs[1].Progress)
 	}
-	if !c.ServerTime().Equal(fake.Now()) {
-		t.Errorf("ServerTime = %v, want the fake's clock %v", c.ServerTime(), fake.Now())
-	}
 	fake.DrainJobs()
 	if jobs, err = c.JobQueue(ctx(t)); err != nil || len(jobs) != 0 {
 		t.Fatalf("drained queue: %v, %v", jobs, err)
@@ -92,7 +89,8 @@ func TestFake_FindJob(t *testing.T) {
 	t.Parallel()
 	fake, c := newFake(t, stashtest.WithScenesPerTick(1))
 	ids := fake.AddScenes(3)
-	id, err := c.Generate(ctx(t), stash.GenerateInput{Sprites: true, SceneIDs: ids})
+	launch, err := c.Generate(ctx(t), stash.GenerateInput{Sprites: true, SceneIDs: ids})
+	id := launch.JobID
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +133,8 @@ func TestFake_FindJobFailed(t *testing.T) {
 	t.Parallel()
 	fake, c := newFake(t)
 	fake.FailNextGenerate("ffmpeg not found")
-	id, err := c.Generate(ctx(t), stash.GenerateInput{Previews: true, SceneIDs: fake.AddScenes(1)})
+	launch, err := c.Generate(ctx(t), stash.GenerateInput{Previews: true, SceneIDs: fake.AddScenes(1)})
+	id := launch.JobID
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +154,8 @@ func TestFake_FindJobGraveyard(t *testing.T) {
 	sid := fake.AddScenes(1)
 	var ids []string
 	for range 12 {
-		id, err := c.Generate(ctx(t), stash.GenerateInput{Covers: true, SceneIDs: sid})
+		launch, err := c.Generate(ctx(t), stash.GenerateInput{Covers: true, SceneIDs: sid})
+		id := launch.JobID
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -181,11 +181,13 @@ func TestFake_StopJob(t *testing.T) {
 	t.Parallel()
 	fake, c := newFake(t, stashtest.WithScenesPerTick(1))
 	ids := fake.AddScenes(4)
-	running, err := c.Generate(ctx(t), stash.GenerateInput{Previews: true, SceneIDs: ids})
+	launch, err := c.Generate(ctx(t), stash.GenerateInput{Previews: true, SceneIDs: ids})
+	running := launch.JobID
 	if err != nil {
 		t.Fatal(err)
 	}
-	queued, err := c.Generate(ctx(t), stash.GenerateInput{Previews: true, SceneIDs: ids[:1]})
+	launch, err = c.Generate(ctx(t), stash.GenerateInput{Previews: true, SceneIDs: ids[:1]})
+	queued := launch.JobID
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +221,8 @@ func TestFake_Generate(t *testing.T) {
 		Covers: true, Sprites: true, Previews: true, ImagePreviews: true, Markers: true,
 		MarkerImagePreviews: true, MarkerScreenshots: true, Phashes: true, SceneIDs: ids[1:], Overwrite: false,
 	}
-	id, err := c.Generate(ctx(t), in)
+	launch, err := c.Generate(ctx(t), in)
+	id := launch.JobID
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -763,11 +766,12 @@ func TestFake_ServerTimeIsStashClock(t *testing.T) {
 	t.Parallel()
 	fake, c := newFake(t)
 	for range 2 {
-		if _, err := c.JobQueue(ctx(t)); err != nil {
+		p, err := c.Scenes(ctx(t), stash.SceneQuery{})
+		if err != nil {
 			t.Fatal(err)
 		}
-		if got := c.ServerTime(); !got.Equal(fake.Now()) {
-			t.Errorf("ServerTime = %v, want the fake's %v", got, fake.Now())
+		if !p.Date.Equal(fake.Now()) {
+			t.Errorf("page date = %v, want the fake's %v", p.Date, fake.Now())
 		}
 		fake.Advance(36 * time.Hour)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // SceneQuery selects one page of scenes, keyset-paged by id so that edits
@@ -23,6 +24,9 @@ type SceneQuery struct {
 type ScenePage struct {
 	Count  int
 	Scenes []Scene
+	// Date is Stash's clock when it answered (its Date header): what its
+	// updated_at values are measured by. Zero when the answer had none.
+	Date time.Time
 }
 
 const (
@@ -68,13 +72,14 @@ func (c *Client) scenes(ctx context.Context, query string, q SceneQuery) (SceneP
 		Count  int     `json:"count"`
 		Scenes []Scene `json:"scenes"`
 	}
-	if err := c.run(ctx, "findScenes", query, vars, map[string]any{"findScenes": &res}); err != nil {
+	var date time.Time
+	if err := c.run(withDate(ctx, &date), "findScenes", query, vars, map[string]any{"findScenes": &res}); err != nil {
 		return ScenePage{}, err
 	}
 	if res == nil {
 		return ScenePage{}, c.fail(&Error{Op: "findScenes", URL: c.endpoint, Kind: KindProtocol, Status: http.StatusOK, Msg: "findScenes is null"})
 	}
-	return ScenePage{Count: res.Count, Scenes: res.Scenes}, nil
+	return ScenePage{Count: res.Count, Scenes: res.Scenes, Date: date}, nil
 }
 
 // MarkerQuery selects one page of markers in id order. Stash has no id
@@ -94,6 +99,8 @@ type MarkerQuery struct {
 type MarkerPage struct {
 	Count   int
 	Markers []Marker
+	// Date is Stash's clock when it answered, as in ScenePage.
+	Date time.Time
 }
 
 // Markers returns one page of scene markers.
@@ -127,13 +134,14 @@ func (c *Client) Markers(ctx context.Context, q MarkerQuery) (MarkerPage, error)
 		Count   int      `json:"count"`
 		Markers []Marker `json:"scene_markers"`
 	}
-	if err := c.run(ctx, "findSceneMarkers", qMarkers, vars, map[string]any{"findSceneMarkers": &res}); err != nil {
+	var date time.Time
+	if err := c.run(withDate(ctx, &date), "findSceneMarkers", qMarkers, vars, map[string]any{"findSceneMarkers": &res}); err != nil {
 		return MarkerPage{}, err
 	}
 	if res == nil {
 		return MarkerPage{}, c.fail(&Error{Op: "findSceneMarkers", URL: c.endpoint, Kind: KindProtocol, Status: http.StatusOK, Msg: "findSceneMarkers is null"})
 	}
-	return MarkerPage{Count: res.Count, Markers: res.Markers}, nil
+	return MarkerPage{Count: res.Count, Markers: res.Markers, Date: date}, nil
 }
 
 // knownChunk bounds the aliases per request in KnownScenes.

@@ -2,13 +2,13 @@ package stash
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"regexp"
 	"strings"
-	"sync/atomic"
 	"time"
 )
 
@@ -21,8 +21,16 @@ type apiTransport struct {
 	key     string
 	maxBody int64
 	where   string // redacted endpoint, for errors
+}
 
-	serverTime atomic.Pointer[time.Time] // Date header of the latest answer
+// dateKey marks the context of one GraphQL call whose caller wants Stash's
+// clock as of its answer: the transport stores the Date header there, so
+// the time travels with the answer it belongs to.
+type dateKey struct{}
+
+// withDate returns a context whose answer's Date header lands in *t.
+func withDate(ctx context.Context, t *time.Time) context.Context {
+	return context.WithValue(ctx, dateKey{}, t)
 }
 
 func (t *apiTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -34,7 +42,7 @@ func (t *apiTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.noteDate(res)
+	noteDate(req.Context(), res)
 	defer res.Body.Close()
 	tooBig := func() error {
 		return &Error{URL: t.where, Kind: KindProtocol, Status: res.StatusCode,
@@ -62,9 +70,14 @@ func (t *apiTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return res, nil
 }
 
-func (t *apiTransport) noteDate(res *http.Response) {
+// noteDate stores the answer's Date header for a caller that asked for it.
+func noteDate(ctx context.Context, res *http.Response) {
+	dst, ok := ctx.Value(dateKey{}).(*time.Time)
+	if !ok {
+		return
+	}
 	if d, err := http.ParseTime(res.Header.Get("Date")); err == nil {
-		t.serverTime.Store(&d)
+		*dst = d
 	}
 }
 

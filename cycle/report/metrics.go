@@ -27,6 +27,9 @@ type Metrics struct {
 	End      time.Time     // when the run ended
 	Duration time.Duration // how long it took
 	ExitCode int
+	// ScenesGenerated is the scenes the run's jobs (launched or adopted)
+	// left verified complete.
+	ScenesGenerated int
 	// DB holds what comes from the database; nil when it could not be
 	// read (the metrics that need it are then left out).
 	DB *DBMetrics
@@ -99,6 +102,8 @@ func (m Metrics) Text() string {
 	sample("stashgen_last_run_duration_seconds", nil, m.Duration.Round(time.Millisecond).Seconds())
 	family("stashgen_last_run_exit_code", "gauge", "Exit code of the last stashgen run (0 done, 75 stood aside; see the README).")
 	sample("stashgen_last_run_exit_code", nil, float64(m.ExitCode))
+	family("stashgen_last_run_scenes_generated", "gauge", "Scenes the last run's generation jobs (launched or adopted) left verified complete.")
+	sample("stashgen_last_run_scenes_generated", nil, float64(m.ScenesGenerated))
 	if m.DB == nil {
 		return b.String()
 	}

@@ -196,7 +196,7 @@ func TestValidateExposition_Rejects(t *testing.T) {
 
 func sampleMetrics() Metrics {
 	return Metrics{
-		End: now, Duration: 190*time.Second + 250*time.Millisecond, ExitCode: 1,
+		End: now, Duration: 190*time.Second + 250*time.Millisecond, ExitCode: 1, ScenesGenerated: 12,
 		DB: &DBMetrics{
 			LastSuccess: at(time.Hour),
 			Scenes:      db.Counts{Pending: 1200, Backoff: 3, Quarantined: 1, Generated: 48210},
@@ -216,6 +216,7 @@ func TestMetrics_Format(t *testing.T) {
 		"stashgen_last_run_timestamp_seconds{}":             float64(now.Unix()),
 		"stashgen_last_run_duration_seconds{}":              190.25,
 		"stashgen_last_run_exit_code{}":                     1,
+		"stashgen_last_run_scenes_generated{}":              12,
 		"stashgen_last_success_timestamp_seconds{}":         float64(now.Add(-time.Hour).Unix()),
 		`stashgen_scenes{state=pending}`:                    1200,
 		`stashgen_scenes{state=backoff}`:                    3,
@@ -237,7 +238,7 @@ func TestMetrics_Format(t *testing.T) {
 	m := sampleMetrics()
 	m.DB = nil
 	series, err = validateExposition(m.Text())
-	if err != nil || len(series) != 3 {
+	if err != nil || len(series) != 4 {
 		t.Fatalf("metrics without the database: %v, %v\n%s", series, err, m.Text())
 	}
 	m = sampleMetrics()
