@@ -49,6 +49,7 @@ type Store interface {
 
 	UpsertScenes(ctx context.Context, rows []db.SceneRow) error
 	UpsertMarkers(ctx context.Context, rows []db.MarkerRow, resetScenes bool) error
+	MaxSceneID(ctx context.Context) (int64, error)
 	Cursor(ctx context.Context, name string) (string, error)
 	SetCursor(ctx context.Context, name, cursor string) error
 	PendingCounts(ctx context.Context) (db.Counts, error)

@@ -649,3 +649,75 @@ func (d *deadlineStore) Beat(ctx context.Context, h db.Heartbeat) error {
 	d.note(ctx)
 	return d.Store.Beat(ctx, h)
 }
+
+// An idle run right after a first run made in the same second as an import
+// re-reads that second's markers (the cursor overlap): unchanged markers
+// must not reset their scenes, or the whole library is probed again.
+func TestSync_RereadMarkersDoNotResetTheirScenes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, id := range e.generatedScenes(20) {
+		e.fake.AddMarker(id, stashtest.MarkerResources(allMarker...))
+	}
+	e.wantResult(e.once(context.Background()), db.OutcomeNothingToDo, cycle.ExitOK)
+	e.fake.ResetLog()
+
+	e.wantResult(e.once(context.Background()), db.OutcomeNothingToDo, cycle.ExitOK)
+
+	if n := len(e.fake.FileRequests()); n != 0 {
+		t.Fatalf("the second run probed %d files: re-read markers reset their scenes", n)
+	}
+	if n := e.queryInt(`SELECT count(*) FROM stashgen.scenes WHERE generated`); n != 20 {
+		t.Fatalf("generated = %d, want 20", n)
+	}
+	// A marker that really changed still resets its scene.
+	e.fake.Advance(2 * time.Second)
+	e.fake.TouchMarker("3")
+	e.wantResult(e.check(context.Background(), false), db.OutcomeChecked, cycle.ExitOK)
+	if n := e.queryInt(`SELECT count(*) FROM stashgen.scenes WHERE markers_changed_at IS NOT NULL`); n != 1 {
+		t.Fatalf("scenes reset for a marker change = %d, want 1", n)
+	}
+}
+
+// A marker inserted and another deleted while a sync pages through them
+// keeps the count equal; every marker that existed throughout must still
+// be read in that one pass.
+func TestSync_InsertAndDeleteDuringAPassSkipNoMarker(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t) // 7 markers a page
+	ids := e.generatedScenes(30)
+	for _, id := range ids {
+		e.fake.AddMarker(id, stashtest.MarkerResources(allMarker...))
+	}
+	calls := 0
+	e.runner.Stash = &markerHook{Stash: e.client, after: func() {
+		calls++
+		if calls == 2 {
+			e.fake.DeleteMarker("2")
+			e.fake.AddMarker(ids[29], stashtest.MarkerResources(allMarker...))
+		}
+	}}
+
+	e.wantResult(e.check(context.Background(), false), db.OutcomeChecked, cycle.ExitOK)
+
+	if calls < 3 {
+		t.Fatalf("markers read in %d requests: the test needs a pass of several", calls)
+	}
+	missing := e.queryString(`SELECT coalesce(string_agg(g::text, ','), '') FROM generate_series(1, 30) g
+		WHERE g <> 2 AND NOT EXISTS (SELECT 1 FROM stashgen.markers WHERE stash_id = g)`)
+	if missing != "" {
+		t.Fatalf("markers skipped by the pass: %s", missing)
+	}
+}
+
+// markerHook calls after once each Markers request has been answered.
+type markerHook struct {
+	cycle.Stash
+	after func()
+}
+
+func (m *markerHook) Markers(ctx context.Context, q stash.MarkerQuery) (stash.MarkerPage, error) {
+	p, err := m.Stash.Markers(ctx, q)
+	m.after()
+	return p, err
+}

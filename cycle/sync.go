@@ -140,9 +140,17 @@ func (r *Runner) syncScenes(ctx context.Context, full bool) (int, error) {
 // planner's statistics itself instead of waiting for autovacuum.
 const analyzeAfter = 10000
 
-// syncMarkers pages by number (Stash has no id filter for markers), sorted
-// by id so edits never reorder pages. A deletion shifts later pages back by
-// one; the total count shows it, and the pass starts over.
+// markerWindow is a range of scene ids whose markers are read together;
+// hi 0 means no upper bound.
+type markerWindow struct{ lo, hi int64 }
+
+// syncMarkers reads the markers changed since the cursor. Stash has no id
+// filter for markers, so its pages are numbered, and a marker inserted or
+// deleted while a pass pages through them shifts the pages after it: a
+// marker can be skipped without the count changing. So the pass reads
+// ranges of scene ids small enough that each fits one page and comes in
+// one answer: a range whose count says it needs more pages is split by
+// scene id first. An idle pass is one request, as before.
 func (r *Runner) syncMarkers(ctx context.Context, full bool) (int, error) {
 	cursor := ""
 	if !full {
@@ -160,23 +168,34 @@ func (r *Runner) syncMarkers(ctx context.Context, full bool) (int, error) {
 		newest      time.Time
 		serverStart time.Time
 		written     int
-		total       = -1
-		restarts    int
+		total       int
 	)
-	for page := 1; ; page++ {
-		p, err := r.Stash.Markers(ctx, stash.MarkerQuery{UpdatedAfter: cursor, Page: page, PerPage: per})
+	windows := []markerWindow{{lo: 1}}
+	for len(windows) > 0 {
+		w := windows[0]
+		windows = windows[1:]
+		p, err := r.Stash.Markers(ctx, stash.MarkerQuery{UpdatedAfter: cursor, SceneIDFrom: w.lo, SceneIDTo: w.hi, Page: 1, PerPage: per})
 		if err != nil {
 			return written, err
 		}
 		if serverStart.IsZero() {
 			serverStart = p.Date
 		}
-		if total >= 0 && p.Count < total && restarts < 3 {
-			restarts++
-			total, page = -1, 0 // page++ makes it 1
-			continue
+		if p.Count > len(p.Markers) {
+			sub, err := r.splitWindow(ctx, w, p.Count, per)
+			if err != nil {
+				return written, err
+			}
+			if len(sub) > 1 {
+				windows = append(sub, windows...)
+				continue
+			}
+			// One scene with more markers than a page: page through it.
+			if p, err = r.sceneMarkers(ctx, cursor, w.lo, p, per); err != nil {
+				return written, err
+			}
 		}
-		total = p.Count
+		total += p.Count
 		rows := make([]db.MarkerRow, 0, len(p.Markers))
 		for _, m := range p.Markers {
 			id, err := sceneID(m.ID)
@@ -200,9 +219,6 @@ func (r *Runner) syncMarkers(ctx context.Context, full bool) (int, error) {
 			return written, err
 		}
 		written += len(rows)
-		if len(p.Markers) < per {
-			break
-		}
 	}
 	next := nextCursor(cursor, newest, serverStart)
 	if next == "" && total == 0 {
@@ -222,6 +238,74 @@ func (r *Runner) syncMarkers(ctx context.Context, full bool) (int, error) {
 		}
 	}
 	return written, nil
+}
+
+// splitWindow divides a range of scenes whose markers (count of them) do
+// not fit a page into ranges that should, a quarter of a page to spare.
+// An open range ends at the highest scene id stored, plus an open range
+// beyond it for scenes added meanwhile. A range of one scene cannot be
+// split: it comes back alone.
+func (r *Runner) splitWindow(ctx context.Context, w markerWindow, count, per int) ([]markerWindow, error) {
+	hi := w.hi
+	var tail []markerWindow
+	if hi == 0 {
+		top, err := r.Store.MaxSceneID(ctx)
+		if err != nil {
+			return nil, err
+		}
+		hi = top
+		if hi < w.lo {
+			// Scenes newer than any stored: no count of them to go by, so
+			// the range doubles each time it is still too big.
+			hi = 2*w.lo + int64(per)
+		}
+		tail = []markerWindow{{lo: hi + 1}}
+	}
+	n := min(int64((count*5+per*4-1)/(per*4)), hi-w.lo+1)
+	if n < 2 && tail == nil {
+		return []markerWindow{w}, nil
+	}
+	n = max(n, 1)
+	out := make([]markerWindow, 0, n+1)
+	span := hi - w.lo + 1
+	for i := range n {
+		lo := w.lo + span*i/n
+		end := w.lo + span*(i+1)/n - 1
+		out = append(out, markerWindow{lo: lo, hi: end})
+	}
+	return append(out, tail...), nil
+}
+
+// sceneMarkers reads every page of one scene's markers, first being the
+// page already read. Pages of one scene can still shift if its markers
+// change during the pass; the count shows a deletion, and the pages are
+// read again.
+func (r *Runner) sceneMarkers(ctx context.Context, cursor string, scene int64, first stash.MarkerPage, per int) (stash.MarkerPage, error) {
+	all := first
+	for restarts := 0; ; {
+		for page := 2; len(all.Markers) < all.Count; page++ {
+			p, err := r.Stash.Markers(ctx, stash.MarkerQuery{UpdatedAfter: cursor, SceneIDFrom: scene, SceneIDTo: scene, Page: page, PerPage: per})
+			if err != nil {
+				return all, err
+			}
+			if p.Count < all.Count && restarts < 3 {
+				break
+			}
+			all.Markers = append(all.Markers, p.Markers...)
+			if len(p.Markers) < per {
+				return all, nil
+			}
+		}
+		if len(all.Markers) >= all.Count || restarts >= 3 {
+			return all, nil
+		}
+		restarts++
+		p, err := r.Stash.Markers(ctx, stash.MarkerQuery{UpdatedAfter: cursor, SceneIDFrom: scene, SceneIDTo: scene, Page: 1, PerPage: per})
+		if err != nil {
+			return all, err
+		}
+		all = p
+	}
 }
 
 // sceneID parses a Stash ID. Stash's ids are integers sent as strings.

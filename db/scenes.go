@@ -64,8 +64,11 @@ type MarkerRow struct {
 }
 
 // UpsertMarkers writes one page of synced markers. When resetScenes is
-// true (every pass after the first), the scenes of these markers get
-// generated=false: a new or moved marker needs its own previews.
+// true (every pass after the first), the scene of a marker that is new,
+// moved to another scene, or changed (its updated_at differs from the one
+// stored) gets generated=false: it needs its own previews. A marker read
+// again unchanged (the sync re-reads its last second on purpose) resets
+// nothing, and a deleted marker is no reason to regenerate either.
 func (s *Store) UpsertMarkers(ctx context.Context, rows []MarkerRow, resetScenes bool) error {
 	if len(rows) == 0 {
 		return nil
@@ -78,24 +81,32 @@ func (s *Store) UpsertMarkers(ctx context.Context, rows []MarkerRow, resetScenes
 		ids[i], scenes[i], updated[i] = r.ID, r.SceneID, r.UpdatedAt
 		stream[i], preview[i], shot[i] = r.StreamPath, r.PreviewPath, r.ScreenshotPath
 	}
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		const q = `INSERT INTO markers (stash_id, scene_id, stash_updated_at, stream_path, preview_path, screenshot_path)
+	// One statement: every part sees the markers as they were before it,
+	// so "changed" compares with the stored rows, not the new ones.
+	const q = `WITH incoming AS (
 			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[])
+				AS t(id, scene_id, updated_at, stream, preview, shot)),
+		changed AS (
+			SELECT i.scene_id FROM incoming i LEFT JOIN markers m ON m.stash_id = i.id
+			WHERE $7 AND (m.stash_id IS NULL OR m.scene_id <> i.scene_id
+				OR m.stash_updated_at IS DISTINCT FROM i.updated_at)),
+		written AS (
+			INSERT INTO markers (stash_id, scene_id, stash_updated_at, stream_path, preview_path, screenshot_path)
+			SELECT id, scene_id, updated_at, stream, preview, shot FROM incoming
 			ON CONFLICT (stash_id) DO UPDATE SET scene_id = EXCLUDED.scene_id,
 				stash_updated_at = EXCLUDED.stash_updated_at, stream_path = EXCLUDED.stream_path,
-				preview_path = EXCLUDED.preview_path, screenshot_path = EXCLUDED.screenshot_path`
-		if _, err := tx.Exec(ctx, q, ids, scenes, updated, stream, preview, shot); err != nil {
-			return err
-		}
-		if !resetScenes {
-			return nil
-		}
-		const r = `UPDATE scenes SET generated = false, needs_check = true, markers_changed_at = now()
-			WHERE stash_id = ANY($1)`
-		_, err := tx.Exec(ctx, r, scenes)
-		return err
-	})
+				preview_path = EXCLUDED.preview_path, screenshot_path = EXCLUDED.screenshot_path)
+		UPDATE scenes SET generated = false, needs_check = true, markers_changed_at = now()
+		WHERE stash_id IN (SELECT scene_id FROM changed)`
+	_, err := s.pool.Exec(ctx, q, ids, scenes, updated, stream, preview, shot, resetScenes)
 	return s.wrap("store markers", err)
+}
+
+// MaxSceneID is the highest scene id stored, 0 when there is none.
+func (s *Store) MaxSceneID(ctx context.Context) (int64, error) {
+	var id int64
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(max(stash_id), 0) FROM scenes`).Scan(&id)
+	return id, s.wrap("read highest scene id", err)
 }
 
 // Cursor returns a sync cursor ("" when the first full pass has not

@@ -187,6 +187,47 @@ func TestStore_UpsertMarkers(t *testing.T) {
 	}
 }
 
+// Only a marker that is new, moved or changed resets its scene; one read
+// again as it is stored resets nothing.
+func TestStore_UpsertMarkersResetsOnlyForChanges(t *testing.T) {
+	t.Parallel()
+	base := db.MarkerRow{ID: 10, SceneID: 1, UpdatedAt: updated0, StreamPath: "/m/10/stream"}
+	tests := []struct {
+		name  string
+		again db.MarkerRow
+		reset []int64 // scenes that must end not generated
+	}{
+		{"unchanged", base, nil},
+		{"same time, new paths", db.MarkerRow{ID: 10, SceneID: 1, UpdatedAt: updated0, StreamPath: "/other"}, nil},
+		{"changed", db.MarkerRow{ID: 10, SceneID: 1, UpdatedAt: updated0.Add(time.Second)}, []int64{1}},
+		{"moved", db.MarkerRow{ID: 10, SceneID: 2, UpdatedAt: updated0}, []int64{2}},
+		{"new", db.MarkerRow{ID: 11, SceneID: 2, UpdatedAt: updated0}, []int64{2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			e := newEnv(t)
+			addScenes(t, e, 1, 2)
+			if err := e.s.UpsertMarkers(ctx, []db.MarkerRow{base}, false); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.s.RecordVerdicts(ctx, complete(1, 2)); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.s.UpsertMarkers(ctx, []db.MarkerRow{tt.again}, true); err != nil {
+				t.Fatal(err)
+			}
+			for _, id := range []int64{1, 2} {
+				want := !slices.Contains(tt.reset, id)
+				if got := stateOf(t, e, id).Generated; got != want {
+					t.Errorf("scene %d generated = %v, want %v", id, got, want)
+				}
+			}
+		})
+	}
+}
+
 func TestStore_DeleteMarkers(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()

@@ -83,13 +83,14 @@ func (c *Client) scenes(ctx context.Context, query string, q SceneQuery) (SceneP
 }
 
 // MarkerQuery selects one page of markers in id order. Stash has no id
-// filter for markers, so these pages are numbered; callers compare Count
-// between pages to notice a deletion that shifted them.
+// filter for markers, so these pages are numbered; a caller that must not
+// miss a marker reads a range of scenes small enough for one page.
 type MarkerQuery struct {
 	UpdatedAfter string // strictly after this Stash timestamp; "" = any
 	SceneID      string // only this scene's markers; "" = all
-	// SceneIDFrom and SceneIDTo, when both set, select the markers of the
-	// scenes with ids in that range.
+	// SceneIDFrom and SceneIDTo select the markers of the scenes with ids
+	// from SceneIDFrom to SceneIDTo, both included; SceneIDTo 0 means no
+	// upper bound.
 	SceneIDFrom, SceneIDTo int64
 	Page                   int // 1-based
 	PerPage                int
@@ -125,6 +126,8 @@ func (c *Client) Markers(ctx context.Context, q MarkerQuery) (MarkerPage, error)
 		// An inverted range selects no scene, as BETWEEN does; it must not
 		// fall through to every marker.
 		filter["scene_filter"] = map[string]any{"id": map[string]any{"value": q.SceneIDFrom, "value2": q.SceneIDTo, "modifier": "BETWEEN"}}
+	} else if q.SceneIDFrom > 1 {
+		filter["scene_filter"] = map[string]any{"id": map[string]any{"value": q.SceneIDFrom - 1, "modifier": "GREATER_THAN"}}
 	}
 	vars := map[string]any{
 		"scene_marker_filter": filter,
