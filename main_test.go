@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -34,8 +33,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sys/unix"
 
-	"github.com/stashgen/stashgen/cycle"
-	"github.com/stashgen/stashgen/cycle/config"
 	"github.com/stashgen/stashgen/cycle/report"
 	"github.com/stashgen/stashgen/db/dbtest"
 	"github.com/stashgen/stashgen/stash/stashtest"
@@ -1135,85 +1132,6 @@ func mustParse(t *testing.T, raw string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
-}
-
-func TestPriority(t *testing.T) {
-	t.Parallel()
-	for l, want := range map[slog.Level]string{
-		slog.LevelDebug: "<7>", slog.LevelInfo: "<6>", slog.LevelInfo + 2: "<6>", slog.LevelWarn: "<4>", slog.LevelError: "<3>", slog.LevelError + 4: "<3>",
-	} {
-		if got := priority(l); got != want {
-			t.Errorf("priority(%v) = %s, want %s", l, got, want)
-		}
-	}
-}
-
-// A ping server that never answers costs a run its ping timeouts and no
-// more: the final ping gives up on a hanging /start after one timeout,
-// then tries the end ping (1 + 2 retries, each bounded).
-func TestSession_HangingPingServer(t *testing.T) {
-	t.Parallel()
-	release := make(chan struct{})
-	var mu sync.Mutex
-	var got []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		got = append(got, r.Method)
-		mu.Unlock()
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { close(release) })
-
-	var logs lockedBuffer
-	e := &env{g: &globals{LogFormat: "text"}, stdout: io.Discard, stderr: &logs, getenv: func(string) (string, bool) { return "", false }}
-	cfg := config.Default()
-	cfg.Notify.PingURL = srv.URL + pingSecret
-	s := e.newSession(&cfg, false)
-	s.pinger.Timeout = 50 * time.Millisecond
-	s.pinger.Wait = func(context.Context, time.Duration) error { return nil }
-	s.runCtx = context.Background()
-
-	s.phase(&cycle.Run{ID: 1, Log: s.log}, "sync")
-	done := make(chan struct{})
-	go func() {
-		s.finish(context.Background(), nil)
-		close(done)
-	}()
-
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second): // far beyond the ~0.3 s of timeouts: only a hang gets here
-		t.Fatal("the run waited on its pings beyond their timeouts")
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if posts := slices.Index(got, http.MethodPost); posts < 1 || len(got)-posts != 3 || got[0] != http.MethodGet {
-		t.Fatalf("requests = %v, want /start attempts then 3 end attempts", got)
-	}
-	if !strings.Contains(logs.String(), "ping failed; the run is not affected") || strings.Contains(logs.String(), pingSecret) {
-		t.Fatalf("log:\n%s", logs.String())
-	}
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // openPTY opens a pseudo-terminal: the test reads the master, the binary

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/stashgen/stashgen/db"
+	"github.com/stashgen/stashgen/stash"
 )
 
 // CheckStats counts what a check found.
@@ -14,24 +15,29 @@ type CheckStats struct {
 	Incomplete  int
 	Gone        int // Stash no longer has them; rows removed
 	GoneMarkers int
-	Swept       int64 // rows removed by a full check's sweep
 }
 
 // checkChunk is how many scenes are probed between database writes.
 const checkChunk = 500
 
-// CheckScenes probes scenes and records whether each is generated. The
+// check is once's check step: incremental.
+func (p *pass) check(ctx context.Context) error {
+	_, err := p.checkScenes(ctx, false)
+	return err
+}
+
+// checkScenes probes scenes and records whether each is generated. The
 // incremental check looks at scenes never checked, changed since their
 // check, or not generated (and not backing off or quarantined); full looks
 // at every scene, quarantined ones included.
-func (r *Runner) CheckScenes(ctx context.Context, run *Run, full bool) (CheckStats, error) {
-	run.SetPhase("check")
+func (p *pass) checkScenes(ctx context.Context, full bool) (CheckStats, error) {
+	p.run.SetPhase(PhaseCheck)
 	var st CheckStats
 	var after int64
 	started := time.Now()
-	p := progress{every: 5 * time.Second, last: started}
+	every := progress{every: 5 * time.Second, last: started}
 	for {
-		refs, err := r.Store.CheckCandidates(ctx, full, after, checkChunk)
+		refs, err := p.Store.CheckCandidates(ctx, full, after, checkChunk)
 		if err != nil {
 			return st, err
 		}
@@ -39,19 +45,19 @@ func (r *Runner) CheckScenes(ctx context.Context, run *Run, full bool) (CheckSta
 			break
 		}
 		after = refs[len(refs)-1].ID
-		v, err := r.verifyAndRecord(ctx, run, refs)
+		v, err := p.verifyAndRecord(ctx, refs)
 		if err != nil {
 			return st, err
 		}
 		st.add(v)
-		if p.due() {
-			run.Log.Info("checking scenes", "checked", st.Checked, "complete", st.Complete,
+		if every.due() {
+			p.log.Info("checking scenes", "checked", st.Checked, "complete", st.Complete,
 				"incomplete", st.Incomplete, "elapsed", time.Since(started).Round(time.Second).String())
 		}
 	}
 	if st.Checked > 0 || full {
-		run.Log.Info("check done", "checked", st.Checked, "complete", st.Complete, "incomplete", st.Incomplete,
-			"gone", st.Gone, "elapsed", time.Since(started).Round(time.Millisecond).String())
+		p.log.Info("check done", "checked", st.Checked, "complete", st.Complete, "incomplete", st.Incomplete,
+			"gone", st.Gone, "elapsed", elapsed(started))
 	}
 	return st, nil
 }
@@ -69,38 +75,43 @@ func (st *CheckStats) add(v verification) {
 	st.GoneMarkers += len(v.GoneMarkers)
 }
 
-// verifyAndRecord probes refs and writes the verdicts, dropping what Stash
-// deleted.
-func (r *Runner) verifyAndRecord(ctx context.Context, run *Run, refs []db.SceneRef) (verification, error) {
-	t, err := r.toggles(ctx, run)
+// probeStored probes scenes read from the database, with their markers.
+func (p *pass) probeStored(ctx context.Context, refs []db.SceneRef) (verification, error) {
+	t, err := p.wanted(ctx)
 	if err != nil {
 		return verification{}, err
 	}
 	var markers []db.MarkerRef
-	if t.Markers {
+	if t.Wanted().Has(stash.ResMarkerStream) {
 		ids := make([]int64, len(refs))
 		for i, s := range refs {
 			ids[i] = s.ID
 		}
-		if markers, err = r.Store.MarkersOf(ctx, ids); err != nil {
+		if markers, err = p.Store.MarkersOf(ctx, ids); err != nil {
 			return verification{}, err
 		}
 	}
-	v, err := r.verify(ctx, t, refs, markers)
+	return p.verify(ctx, t.Wanted(), refs, markers)
+}
+
+// verifyAndRecord probes refs and writes the verdicts, dropping what Stash
+// deleted.
+func (p *pass) verifyAndRecord(ctx context.Context, refs []db.SceneRef) (verification, error) {
+	v, err := p.probeStored(ctx, refs)
 	if err != nil {
 		return v, err
 	}
-	if err := r.Store.RecordVerdicts(ctx, v.Verdicts); err != nil {
+	if err := p.Store.RecordVerdicts(ctx, v.Verdicts); err != nil {
 		return v, err
 	}
-	if err := r.Store.DeleteScenes(ctx, v.GoneScenes); err != nil {
+	if err := p.Store.DeleteScenes(ctx, v.GoneScenes); err != nil {
 		return v, err
 	}
-	if err := r.Store.DeleteMarkers(ctx, v.GoneMarkers); err != nil {
+	if err := p.Store.DeleteMarkers(ctx, v.GoneMarkers); err != nil {
 		return v, err
 	}
 	if len(v.GoneScenes) > 0 {
-		run.Log.Info("stash no longer has these scenes; forgot them", KeySceneCount, len(v.GoneScenes), "scene_ids", head(v.GoneScenes, 10))
+		p.log.Info("stash no longer has these scenes; forgot them", KeySceneCount, len(v.GoneScenes), "scene_ids", head(v.GoneScenes, 10))
 	}
 	return v, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/stashgen/stashgen/cycle/config"
 	"github.com/stashgen/stashgen/db"
 	"github.com/stashgen/stashgen/stash"
 )
@@ -15,7 +16,7 @@ type Stash interface {
 	FindJob(ctx context.Context, id string) (stash.Job, error)
 	StopJob(ctx context.Context, id string) error
 	Generate(ctx context.Context, in stash.GenerateInput) (stash.Launch, error)
-	GenerateDefaults(ctx context.Context) (stash.GenerateOptions, error)
+	GenerateDefaults(ctx context.Context) (stash.Toggles, error)
 	Scenes(ctx context.Context, q stash.SceneQuery) (stash.ScenePage, error)
 	SceneIDs(ctx context.Context, q stash.SceneQuery) (stash.ScenePage, error)
 	Markers(ctx context.Context, q stash.MarkerQuery) (stash.MarkerPage, error)
@@ -65,12 +66,25 @@ type Store interface {
 	Analyze(ctx context.Context) error
 }
 
+// SettingsFrom takes the settings from the configuration.
+func SettingsFrom(cfg *config.Config) Settings {
+	return Settings{
+		PollInterval:       cfg.PollEvery(),
+		HeartbeatInterval:  cfg.HeartbeatEvery(),
+		UnavailableTimeout: cfg.Stash.UnavailableFor(),
+		Toggles:            cfg.Generate.Toggles,
+		BatchSize:          cfg.Generate.BatchSize,
+		MaxAttempts:        cfg.Generate.MaxAttempts,
+		Concurrency:        cfg.Check.Concurrency,
+	}
+}
+
 // Settings are the parts of the configuration a cycle decides with.
 type Settings struct {
 	PollInterval       time.Duration
 	HeartbeatInterval  time.Duration
 	UnavailableTimeout time.Duration // how long Stash may be away mid-run
-	Toggles            stash.GenerateOptions
+	Toggles            stash.Toggles // from the config file; unset ones come from Stash
 	BatchSize          int
 	MaxAttempts        int
 	Concurrency        int

@@ -2,10 +2,6 @@ package cycle
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
-	"strings"
 
 	"github.com/stashgen/stashgen/db"
 	"github.com/stashgen/stashgen/stash"
@@ -17,198 +13,221 @@ type DryRunInfo struct {
 	LockState string
 }
 
-// DryRun prints what `once` would do and writes nothing anywhere: no Stash
-// mutation, no database write, no migration, no lock file. It still reads
-// (the queue, the ledger, and one-byte probes of the files), because the
-// plan is only honest if it is checked. It exits as the real run would up
-// to the generate step: 75 when busy, else 0.
-func (r *Runner) DryRun(ctx context.Context, w io.Writer, info DryRunInfo) Result {
-	run := &Run{Log: r.Log}
-	fmt.Fprintln(w, "stashgen once --dry-run: nothing is written, nothing is started")
-	fmt.Fprintf(w, "lock file:  %s: %s\n", info.LockFile, info.LockState)
-	schema, err := r.Store.SchemaVersion(ctx)
-	if err != nil {
-		return failure(ctx, err)
-	}
-	if schema == 0 {
-		fmt.Fprintf(w, "database:   %s: schema absent (a real run creates it); planning against empty tables\n", r.Store.Host())
-	} else {
-		fmt.Fprintf(w, "database:   %s: schema version %d\n", r.Store.Host(), schema)
-	}
-	fmt.Fprintf(w, "stash:      %s\n", r.Stash.URL())
+// Plan is what a dry run found: what a real run would do, and why. It
+// writes nothing anywhere to find it: no Stash mutation, no database write,
+// no migration, no lock file. cycle/report renders it as text or JSON; the
+// JSON field names are a contract for scripts.
+type Plan struct {
+	Command       string `json:"command"` // once or check
+	Full          bool   `json:"full"`    // check --full
+	LockFile      string `json:"lock_file,omitempty"`
+	LockState     string `json:"lock_state,omitempty"`
+	Database      string `json:"database"`
+	SchemaVersion int    `json:"schema_version"` // 0: absent, a real run creates it
+	Stash         string `json:"stash"`
+	// Stage is how far the plan got before an error, if one came: a
+	// renderer shows only what is known.
+	Stage PlanStage `json:"-"`
 
-	jobs, err := r.Stash.JobQueue(ctx)
-	if err != nil {
-		return failure(ctx, err)
-	}
-	var busy []string
-	for _, j := range jobs {
-		busy = append(busy, fmt.Sprintf("stash job %s: %s %s", j.ID, j.Description, j.Status))
-	}
-	if schema > 0 {
-		ledger, err := r.Store.ActiveJobs(ctx)
-		if err != nil {
-			busy = append(busy, "job ledger unreadable: "+err.Error())
-		}
-		for _, j := range ledger {
-			busy = append(busy, fmt.Sprintf("ledger job %d: %s %s (by %s)", j.ID, j.Type, j.Status, j.CreatedBy))
-		}
-	}
-	if len(busy) > 0 {
-		fmt.Fprintln(w, "busy:       yes")
-		for _, b := range busy {
-			fmt.Fprintf(w, "  - %s\n", b)
-		}
-		fmt.Fprintln(w, "plan:       stand aside (skipped_busy, exit 75)")
-		return result(db.OutcomeSkippedBusy, ExitTempFail)
-	}
-	fmt.Fprintln(w, "busy:       no")
+	Busy []PlanJob `json:"busy"` // active jobs that make a run stand aside
 
-	p, err := r.plan(ctx, run, schema > 0, false, r.settings().BatchSize)
-	if err != nil {
-		return failure(ctx, err)
-	}
-	fmt.Fprintf(w, "sync:       %d scenes new or changed in stash since the last sync\n", p.toSync)
-	fmt.Fprintf(w, "pending:    %d recorded (backing off %d, quarantined %d); %d more found incomplete by this plan's probes\n",
-		p.counts.Pending, p.counts.Backoff, p.counts.Quarantined, p.newlyIncomplete)
-	if len(p.batch) > 0 {
-		known, err := r.Stash.KnownScenes(ctx, idStrings(p.batch))
-		if err != nil {
-			return failure(ctx, err)
-		}
-		var keep []int64
-		for _, id := range p.batch {
-			if known[fmt.Sprint(id)] {
-				keep = append(keep, id)
-			}
-		}
-		p.batch = keep
-	}
-	if len(p.batch) == 0 {
-		fmt.Fprintln(w, "plan:       nothing to generate (nothing_to_do, exit 0)")
-		return result(db.OutcomeNothingToDo, ExitOK)
-	}
-	t, err := r.toggles(ctx, run)
-	if err != nil {
-		return failure(ctx, err)
-	}
-	in := t
-	in.SceneIDs = idStrings(p.batch)
-	fmt.Fprintf(w, "plan:       generate %d scenes in the first batch (batch_size %d); first ids: %s\n",
-		len(p.batch), r.settings().BatchSize, strings.Join(in.SceneIDs[:min(10, len(in.SceneIDs))], ", "))
-	b, _ := json.MarshalIndent(map[string]any{"input": in}, "  ", "  ")
-	fmt.Fprintf(w, "metadataGenerate:\n  %s\n", b)
-	return result(db.OutcomeGenerated, ExitOK)
+	ToSync int `json:"to_sync"` // scenes new or changed in Stash since the last sync
+	// Recorded are the not-generated scenes in the database before the
+	// plan's probes.
+	Recorded        PlanCounts `json:"recorded"`
+	Checked         int        `json:"checked"`          // scenes the plan probed
+	Complete        int        `json:"complete"`         // of those, every file present
+	Incomplete      int        `json:"incomplete"`       // of those, something missing
+	Gone            int        `json:"gone"`             // of those, deleted in Stash
+	BecomeGenerated int        `json:"become_generated"` // recorded not generated (or new), found complete
+	NewlyIncomplete int        `json:"newly_incomplete"` // recorded generated (or new), found incomplete
+
+	Batch     []int64              `json:"batch"` // the first batch a run would send
+	BatchSize int                  `json:"batch_size"`
+	Input     *stash.GenerateInput `json:"input"` // what metadataGenerate would get
+
+	Outcome  db.Outcome `json:"outcome"`
+	ExitCode int        `json:"exit_code"`
 }
 
-// CheckDryRun prints what `check` would change, writing nothing.
-func (r *Runner) CheckDryRun(ctx context.Context, w io.Writer, full bool) Result {
-	run := &Run{Log: r.Log}
-	schema, err := r.Store.SchemaVersion(ctx)
-	if err != nil {
-		return failure(ctx, err)
-	}
-	p, err := r.plan(ctx, run, schema > 0, full, -1)
-	if err != nil {
-		return failure(ctx, err)
-	}
-	fmt.Fprintln(w, "stashgen check --dry-run: nothing is written")
-	fmt.Fprintf(w, "would sync:   %d scenes new or changed in stash\n", p.toSync)
-	fmt.Fprintf(w, "would check:  %d scenes\n", p.checked)
-	fmt.Fprintf(w, "  complete (generated=true):      %d (%d of them change)\n", p.complete, p.becomeGenerated)
-	fmt.Fprintf(w, "  incomplete (generated=false):   %d (%d of them change)\n", p.incomplete, p.newlyIncomplete)
-	fmt.Fprintf(w, "  gone from stash (rows removed): %d\n", p.gone)
-	return result(db.OutcomeChecked, ExitOK)
+// PlanStage is how far a dry run got.
+type PlanStage int
+
+const (
+	PlanStarted PlanStage = iota // the lock, the database and Stash are named
+	PlanBusy                     // the busy check is done
+	PlanDone                     // the plan is complete
+)
+
+// PlanJob is one active job.
+type PlanJob struct {
+	Source      string `json:"source"` // stash or ledger
+	ID          string `json:"id"`
+	Description string `json:"description"` // Stash's description, or the ledger row's type
+	Status      string `json:"status"`
+	CreatedBy   string `json:"created_by,omitempty"`
+	Error       string `json:"error,omitempty"` // the ledger could not be read
 }
 
-type plan struct {
-	counts          db.Counts
-	toSync          int
-	checked         int
-	complete        int
-	incomplete      int
-	gone            int
-	becomeGenerated int     // recorded not generated, found complete
-	newlyIncomplete int     // recorded generated (or new), found incomplete
-	batch           []int64 // incomplete scenes, oldest first, up to the limit
+// PlanCounts are not-generated scenes by state.
+type PlanCounts struct {
+	Pending     int `json:"pending"`
+	Backoff     int `json:"backoff"`
+	Quarantined int `json:"quarantined"`
+}
+
+// DryRun plans what `once` would do. It still reads (the queue, the
+// ledger, and one-byte probes of the files), because the plan is only
+// honest if it is checked. Its outcome and exit code are the real run's up
+// to the generate step: skipped_busy (75) when busy, else 0.
+func (r *Runner) DryRun(ctx context.Context, info DryRunInfo) (Plan, error) {
+	p := r.newPass(&Run{Log: r.Log})
+	plan := Plan{Command: "once", LockFile: info.LockFile, LockState: info.LockState, BatchSize: p.set.BatchSize}
+	if err := p.planHeader(ctx, &plan); err != nil {
+		return plan, err
+	}
+	if plan.SchemaVersion == 0 {
+		p.ledgerFresh = true // no ledger yet: nothing in it
+	}
+	a, err := p.activity(ctx)
+	if err != nil {
+		return plan, err
+	}
+	plan.Busy = planJobs(a)
+	plan.Stage = PlanBusy
+	if a.busy() {
+		plan.Outcome, plan.ExitCode, plan.Stage = db.OutcomeSkippedBusy, ExitTempFail, PlanDone
+		return plan, nil
+	}
+	if err := p.plan(ctx, &plan, false, p.set.BatchSize); err != nil {
+		return plan, err
+	}
+	if len(plan.Batch) > 0 {
+		keep, _, err := p.knownOnly(ctx, plan.Batch)
+		if err != nil {
+			return plan, err
+		}
+		plan.Batch = keep
+	}
+	plan.Outcome, plan.ExitCode, plan.Stage = db.OutcomeNothingToDo, ExitOK, PlanDone
+	if len(plan.Batch) == 0 {
+		return plan, nil
+	}
+	t, err := p.wanted(ctx)
+	if err != nil {
+		return plan, err
+	}
+	plan.Input = &stash.GenerateInput{Toggles: t, SceneIDs: idStrings(plan.Batch)}
+	plan.Outcome = db.OutcomeGenerated
+	return plan, nil
+}
+
+// CheckDryRun plans what `check` would change, writing nothing.
+func (r *Runner) CheckDryRun(ctx context.Context, full bool) (Plan, error) {
+	p := r.newPass(&Run{Log: r.Log})
+	plan := Plan{Command: "check", Full: full}
+	if err := p.planHeader(ctx, &plan); err != nil {
+		return plan, err
+	}
+	plan.Stage = PlanBusy
+	if err := p.plan(ctx, &plan, full, -1); err != nil {
+		return plan, err
+	}
+	plan.Outcome, plan.ExitCode, plan.Stage = db.OutcomeChecked, ExitOK, PlanDone
+	return plan, nil
+}
+
+// planHeader names where the plan's facts come from.
+func (p *pass) planHeader(ctx context.Context, plan *Plan) error {
+	plan.Database, plan.Stash = p.Store.Host(), p.Stash.URL()
+	v, err := p.Store.SchemaVersion(ctx)
+	plan.SchemaVersion = v
+	return err
+}
+
+func planJobs(a activity) []PlanJob {
+	out := []PlanJob{}
+	for _, j := range a.stash {
+		out = append(out, PlanJob{Source: "stash", ID: j.ID, Description: j.Description, Status: string(j.Status)})
+	}
+	if a.ledgerErr != nil {
+		out = append(out, PlanJob{Source: "ledger", Error: a.ledgerErr.Error()})
+	}
+	for _, j := range a.ledger {
+		out = append(out, PlanJob{Source: "ledger", ID: itoa(j.ID), Description: j.Type, Status: string(j.Status), CreatedBy: j.CreatedBy})
+	}
+	return out
 }
 
 // plan probes, read-only, what a real run would check: the recorded
 // candidates, then the scenes Stash has new or changed since the last
 // sync. It stops once limit incomplete scenes are found (limit < 0: never).
-func (r *Runner) plan(ctx context.Context, run *Run, schema, full bool, limit int) (plan, error) {
-	var p plan
+func (p *pass) plan(ctx context.Context, plan *Plan, full bool, limit int) error {
+	schema := plan.SchemaVersion > 0
 	cursor := ""
 	if schema {
-		var err error
-		if p.counts, err = r.Store.PendingCounts(ctx); err != nil {
-			return p, err
+		c, err := p.Store.PendingCounts(ctx)
+		if err != nil {
+			return err
 		}
+		plan.Recorded = PlanCounts{Pending: c.Pending, Backoff: c.Backoff, Quarantined: c.Quarantined}
 		if !full {
-			if cursor, err = r.Store.Cursor(ctx, cursorScenes); err != nil {
-				return p, err
+			if cursor, err = p.Store.Cursor(ctx, cursorScenes); err != nil {
+				return err
 			}
 		}
 	}
-	first, err := r.Stash.Scenes(ctx, stash.SceneQuery{UpdatedAfter: cursor, PerPage: 1})
+	first, err := p.Stash.Scenes(ctx, stash.SceneQuery{UpdatedAfter: cursor, PerPage: 1})
 	if err != nil {
-		return p, err
+		return err
 	}
-	p.toSync = first.Count
-	t, err := r.toggles(ctx, run)
+	plan.ToSync = first.Count
+	t, err := p.wanted(ctx)
 	if err != nil {
-		return p, err
+		return err
 	}
-	batchFull := func() bool { return limit >= 0 && len(p.batch) >= limit }
-	seen := map[int64]bool{}
+	batchFull := func() bool { return limit >= 0 && len(plan.Batch) >= limit }
 	tally := func(v verification, recorded map[int64]bool) {
-		p.gone += len(v.GoneScenes)
-		p.checked += len(v.Verdicts) + len(v.GoneScenes)
+		plan.Gone += len(v.GoneScenes)
+		plan.Checked += len(v.Verdicts) + len(v.GoneScenes)
 		for _, vd := range v.Verdicts {
 			gen, known := recorded[vd.SceneID]
 			if vd.Complete {
-				p.complete++
+				plan.Complete++
 				if !known || !gen {
-					p.becomeGenerated++
+					plan.BecomeGenerated++
 				}
 				continue
 			}
-			p.incomplete++
+			plan.Incomplete++
 			if !known || gen {
-				p.newlyIncomplete++
+				plan.NewlyIncomplete++
 			}
-			if limit < 0 || len(p.batch) < limit {
-				p.batch = append(p.batch, vd.SceneID)
+			if limit < 0 || len(plan.Batch) < limit {
+				plan.Batch = append(plan.Batch, vd.SceneID)
 			}
 		}
 	}
+	seen := map[int64]bool{}
 	if schema {
 		var after int64
 		for !batchFull() {
-			refs, err := r.Store.CheckCandidates(ctx, full, after, checkChunk)
+			refs, err := p.Store.CheckCandidates(ctx, full, after, checkChunk)
 			if err != nil {
-				return p, err
+				return err
 			}
 			if len(refs) == 0 {
 				break
 			}
 			after = refs[len(refs)-1].ID
-			ids := make([]int64, len(refs))
 			recorded := map[int64]bool{}
-			for i, s := range refs {
-				ids[i] = s.ID
+			for _, s := range refs {
 				seen[s.ID] = true
 				recorded[s.ID] = s.Generated
 			}
-			var markers []db.MarkerRef
-			if t.Markers {
-				if markers, err = r.Store.MarkersOf(ctx, ids); err != nil {
-					return p, err
-				}
-			}
-			v, err := r.verify(ctx, t, refs, markers)
+			v, err := p.probeStored(ctx, refs)
 			if err != nil {
-				return p, err
+				return err
 			}
 			tally(v, recorded)
 		}
@@ -216,31 +235,29 @@ func (r *Runner) plan(ctx context.Context, run *Run, schema, full bool, limit in
 	// Scenes the sync would bring in: probe them straight from Stash.
 	var after int64
 	for !batchFull() {
-		page, err := r.Stash.Scenes(ctx, stash.SceneQuery{AfterID: after, UpdatedAfter: cursor, PerPage: checkChunk})
+		page, err := p.Stash.Scenes(ctx, stash.SceneQuery{AfterID: after, UpdatedAfter: cursor, PerPage: checkChunk})
 		if err != nil {
-			return p, err
+			return err
 		}
 		var refs []db.SceneRef
 		for _, s := range page.Scenes {
-			id, err := sceneID(s.ID)
+			row, err := sceneRow(s)
 			if err != nil {
-				return p, err
+				return err
 			}
-			after = id
-			if seen[id] {
-				continue
+			after = row.ID
+			if !seen[row.ID] {
+				refs = append(refs, row.Ref())
 			}
-			refs = append(refs, db.SceneRef{ID: id, PreviewPath: stash.FilePath(s.Paths.Preview),
-				WebpPath: stash.FilePath(s.Paths.Webp), SpritePath: stash.FilePath(s.Paths.Sprite), VTTPath: stash.FilePath(s.Paths.VTT)})
 		}
 		if len(refs) > 0 {
-			markers, err := r.stashMarkers(ctx, t, refs)
+			markers, err := p.stashMarkers(ctx, t.Wanted(), refs)
 			if err != nil {
-				return p, err
+				return err
 			}
-			v, err := r.verify(ctx, t, refs, markers)
+			v, err := p.verify(ctx, t.Wanted(), refs, markers)
 			if err != nil {
-				return p, err
+				return err
 			}
 			tally(v, map[int64]bool{})
 		}
@@ -248,34 +265,29 @@ func (r *Runner) plan(ctx context.Context, run *Run, schema, full bool, limit in
 			break
 		}
 	}
-	return p, nil
+	return nil
 }
 
 // stashMarkers reads the markers of a range of scenes from Stash, for
 // scenes not in the database yet.
-func (r *Runner) stashMarkers(ctx context.Context, t stash.GenerateInput, refs []db.SceneRef) ([]db.MarkerRef, error) {
-	if !t.Markers {
+func (p *pass) stashMarkers(ctx context.Context, want stash.Resources, refs []db.SceneRef) ([]db.MarkerRef, error) {
+	if !want.Has(stash.ResMarkerStream) {
 		return nil, nil
 	}
 	lo, hi := refs[0].ID, refs[len(refs)-1].ID
 	var out []db.MarkerRef
-	per := r.settings().PageSize
+	per := p.set.PageSize
 	for page := 1; ; page++ {
-		mp, err := r.Stash.Markers(ctx, stash.MarkerQuery{SceneIDFrom: lo, SceneIDTo: hi, Page: page, PerPage: per})
+		mp, err := p.Stash.Markers(ctx, stash.MarkerQuery{SceneIDFrom: lo, SceneIDTo: hi, Page: page, PerPage: per})
 		if err != nil {
 			return nil, err
 		}
 		for _, m := range mp.Markers {
-			id, err := sceneID(m.ID)
+			row, err := markerRow(m)
 			if err != nil {
 				return nil, err
 			}
-			sid, err := sceneID(m.Scene.ID)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, db.MarkerRef{ID: id, SceneID: sid, StreamPath: stash.FilePath(m.Stream),
-				PreviewPath: stash.FilePath(m.Preview), ScreenshotPath: stash.FilePath(m.Screenshot)})
+			out = append(out, row.Ref())
 		}
 		if len(mp.Markers) < per {
 			return out, nil

@@ -35,11 +35,11 @@ type benchEnv struct {
 // probed files (preview, webp, sprite, vtt) and covers and phashes come
 // from is_missing queries; markers are synced but not probed. Every key is
 // set, so no run asks Stash for its defaults.
-func fourProbes() stash.GenerateOptions {
-	t, f := true, false
-	return stash.GenerateOptions{
-		Covers: &t, Sprites: &t, Previews: &t, ImagePreviews: &t, Phashes: &t,
-		Markers: &f, MarkerImagePreviews: &f, MarkerScreenshots: &f, Transcodes: &f, InteractiveHeatmapsSpeeds: &f,
+func fourProbes() stash.Toggles {
+	t, f := stash.Bool(true), stash.Bool(false)
+	return stash.Toggles{
+		Covers: t, Sprites: t, Previews: t, ImagePreviews: t, Phashes: t,
+		Markers: f, MarkerImagePreviews: f, MarkerScreenshots: f, Transcodes: f, InteractiveHeatmapsSpeeds: f,
 	}
 }
 

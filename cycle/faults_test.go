@@ -96,7 +96,7 @@ func (e *env) orphan(stashJobID string, addedAt *time.Time, sceneIDs ...string) 
 // launch starts a generate job in the fake as a dead run would have.
 func (e *env) launch(ids ...string) stashtest.JobInfo {
 	e.t.Helper()
-	launch, err := e.client.Generate(context.Background(), stash.GenerateInput{Covers: true, Phashes: true, Previews: true, Sprites: true, SceneIDs: ids})
+	launch, err := e.client.Generate(context.Background(), stash.GenerateInput{Toggles: stash.Toggles{Covers: stash.Bool(true), Phashes: stash.Bool(true), Previews: stash.Bool(true), Sprites: stash.Bool(true)}, SceneIDs: ids})
 	id := launch.JobID
 	if err != nil {
 		e.t.Fatal(err)

@@ -112,9 +112,7 @@ func (e *env) once(ctx context.Context) cycle.Result {
 }
 
 func (e *env) check(ctx context.Context, full bool) cycle.Result {
-	return e.runner.Execute(ctx, "check", true, "/run/lock/test.lock", func(ctx context.Context, run *cycle.Run) cycle.Result {
-		return e.runner.Check(ctx, run, full)
-	})
+	return e.runner.Execute(ctx, "check", true, "/run/lock/test.lock", e.runner.Check(full))
 }
 
 // all is every resource the default toggles look at.

@@ -11,28 +11,42 @@ import (
 	"github.com/stashgen/stashgen/stash"
 )
 
-// hooks records what Runner.OnPhase and Runner.OnProgress were told.
+// hooks records what a run's Observer was told.
 type hooks struct {
 	mu       sync.Mutex
 	phases   []string
 	progress []stash.JobStatus
 	runIDs   map[int64]bool
+	results  []cycle.Result
 }
 
 func (h *hooks) attach(r *cycle.Runner) {
 	h.runIDs = map[int64]bool{}
-	r.OnPhase = func(run *cycle.Run, phase string) {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		h.phases = append(h.phases, phase)
-		h.runIDs[run.ID] = true
-	}
-	r.OnProgress = func(run *cycle.Run, job stash.Job) {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		h.progress = append(h.progress, job.Status)
-		h.runIDs[run.ID] = true
-	}
+	r.Observer = h
+}
+
+func (h *hooks) Started(id int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.runIDs[id] = true
+}
+
+func (h *hooks) Phase(p cycle.Phase) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.phases = append(h.phases, string(p))
+}
+
+func (h *hooks) Progress(job stash.Job) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.progress = append(h.progress, job.Status)
+}
+
+func (h *hooks) Finished(res cycle.Result) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.results = append(h.results, res)
 }
 
 func TestRunner_HooksSeePhasesAndProgress(t *testing.T) {
@@ -53,6 +67,9 @@ func TestRunner_HooksSeePhasesAndProgress(t *testing.T) {
 	}
 	if len(h.runIDs) != 1 || h.runIDs[0] {
 		t.Fatalf("run ids seen = %v, want the one run's", h.runIDs)
+	}
+	if len(h.results) != 1 || h.results[0].Outcome != db.OutcomeGenerated {
+		t.Fatalf("results seen = %+v, want the one run's", h.results)
 	}
 }
 

@@ -84,7 +84,7 @@ func BenchmarkMonitorPoll(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		launch, err := client.Generate(ctx, stash.GenerateInput{Previews: true, SceneIDs: ids})
+		launch, err := client.Generate(ctx, stash.GenerateInput{Toggles: stash.Toggles{Previews: stash.Bool(true)}, SceneIDs: ids})
 		stashID := launch.JobID
 		if err != nil {
 			b.Fatal(err)
@@ -98,8 +98,10 @@ func BenchmarkMonitorPoll(b *testing.B) {
 			}
 			return nil
 		}
-		ended := make(chan monitorEnd)
-		go func() { ended <- r.monitor(ctx, run, log, jobID, stashID) }()
+		ended := make(chan error)
+		p := r.newPass(run)
+		j := &tracked{ledgerID: jobID, stashID: stashID, scenes: sceneIDs[:500], log: log}
+		go func() { ended <- p.monitor(ctx, j) }()
 		<-polled // the first poll also stores the job's addTime: not a steady-state poll
 		cpu0 := monitorBenchCPU(b)
 		for b.Loop() {
@@ -108,8 +110,8 @@ func BenchmarkMonitorPoll(b *testing.B) {
 		}
 		perPoll := (monitorBenchCPU(b) - cpu0).Seconds() / float64(b.N)
 		close(next)
-		if end := <-ended; !errors.Is(end.err, errDone) {
-			b.Fatalf("monitor ended early: %+v", end)
+		if err := <-ended; !errors.Is(err, errDone) {
+			b.Fatalf("monitor ended early: %v", err)
 		}
 		b.ReportMetric(perPoll*1e3, "cpu-ms/poll")
 		polls := float64(time.Hour / (30 * time.Second))

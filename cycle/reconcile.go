@@ -27,75 +27,76 @@ const addTimeSlack = 5 * time.Second
 // jobs are then reconciled with Stash: still queued or running → adopted
 // and followed to the end; ended → closed from Stash's status; unknown →
 // closed as lost. Either way its scenes are verified, and the run carries
-// on. reconciled reports whether anything was found.
-func (r *Runner) reconcile(ctx context.Context, run *Run) (reconciled bool, ledger []db.Job, adopted batchResult, res Result, stop bool) {
-	set := r.settings()
-	stale := 3 * set.HeartbeatInterval
-	runs, err := r.Store.RunningRuns(ctx, run.ID)
+// on unless it was interrupted or could not do its work.
+func (p *pass) reconcile(ctx context.Context) error {
+	p.run.SetPhase(PhaseReconcile)
+	if err := p.abandonDead(ctx); err != nil {
+		return err
+	}
+	jobs, err := p.Store.ActiveJobs(ctx)
 	if err != nil {
-		return false, nil, adopted, failure(ctx, err), true
-	}
-	var now time.Time
-	if len(runs) > 0 { // ages by the database's clock, which wrote them
-		if now, err = r.Store.Now(ctx); err != nil {
-			return false, nil, adopted, failure(ctx, err), true
-		}
-	}
-	for _, old := range runs {
-		// Dead: its process is gone from this host, or it is old enough
-		// to have beaten and its heartbeat is stale (another host, or a
-		// pid reused by an unrelated process). The age guard spares runs
-		// that just started and are about to stand aside.
-		gone := old.Host == r.Host && !processAlive(old.PID)
-		beatFresh := run.prevBeat != nil && run.prevBeat.RunID == old.ID && now.Sub(run.prevBeat.BeatAt) < stale
-		if !gone && (now.Sub(old.StartedAt) < stale || beatFresh) {
-			continue
-		}
-		why := fmt.Sprintf("process gone: pid %d on %s, no heartbeat within %s", old.PID, old.Host, stale)
-		run.Log.Warn("an earlier run died; marking it abandoned", "dead_run_id", old.ID, "reason", why)
-		if err := r.Store.AbandonRun(ctx, old.ID, why); err != nil {
-			return false, nil, adopted, failure(ctx, err), true
-		}
-	}
-
-	jobs, err := r.Store.ActiveJobs(ctx)
-	if err != nil {
-		return false, nil, adopted, failure(ctx, err), true
+		return err
 	}
 	for _, j := range jobs {
 		if j.CreatedBy != db.CreatedBy || j.Type != db.TypeGenerate {
 			continue
 		}
 		if j.RunID != nil {
-			if *j.RunID == run.ID {
+			if *j.RunID == p.run.ID {
 				continue
 			}
-			owner, err := r.Store.GetRun(ctx, *j.RunID)
+			owner, err := p.Store.GetRun(ctx, *j.RunID)
 			if err != nil && !errors.Is(err, db.ErrNotFound) {
-				return false, nil, adopted, failure(ctx, err), true
+				return err
 			}
 			if err == nil && owner.Outcome == db.OutcomeRunning {
 				continue // its run may be alive: the busy check stands aside
 			}
 		}
-		reconciled = true
-		out := r.adopt(ctx, run, j)
-		adopted.generated += out.generated
-		if out.stashJobID != "" {
-			adopted.stashJobID = out.stashJobID
-		}
-		if out.res != nil && (out.res.Outcome == db.OutcomeInterrupted || out.res.Outcome == db.OutcomeError) {
-			return reconciled, nil, adopted, *out.res, true
+		p.reconciled = true
+		if err := p.adopt(ctx, j); ends(err) {
+			return err
 		}
 	}
-	if jobs == nil {
-		jobs = []db.Job{} // read, and empty: nothing for the busy check to re-read
-	}
-	return reconciled, jobs, adopted, Result{}, false
+	// The busy check reuses what was read, unless adopting changed it.
+	p.ledger, p.ledgerFresh = jobs, !p.reconciled
+	return nil
 }
 
-// processAlive reports whether a process with this pid exists on this host.
-func processAlive(pid int) bool {
+// abandonDead marks the runs that died as abandoned.
+func (p *pass) abandonDead(ctx context.Context) error {
+	stale := 3 * p.set.HeartbeatInterval
+	runs, err := p.Store.RunningRuns(ctx, p.run.ID)
+	if err != nil || len(runs) == 0 {
+		return err
+	}
+	now, err := p.Store.Now(ctx) // ages by the database's clock, which wrote them
+	if err != nil {
+		return err
+	}
+	prev := p.run.prevBeat
+	for _, old := range runs {
+		// Dead: its process is gone from this host, or it is old enough
+		// to have beaten and its heartbeat is stale (another host, or a
+		// pid reused by an unrelated process). The age guard spares runs
+		// that just started and are about to stand aside.
+		gone := old.Host == p.Host && !ProcessAlive(old.PID)
+		beatFresh := prev != nil && prev.RunID == old.ID && now.Sub(prev.BeatAt) < stale
+		if !gone && (now.Sub(old.StartedAt) < stale || beatFresh) {
+			continue
+		}
+		why := fmt.Sprintf("process gone: pid %d on %s, no heartbeat within %s", old.PID, old.Host, stale)
+		p.log.Warn("an earlier run died; marking it abandoned", "dead_run_id", old.ID, "reason", why)
+		if err := p.Store.AbandonRun(ctx, old.ID, why); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ProcessAlive reports whether a process with this pid exists on this
+// host: kill(pid, 0), where a process we may not signal still exists.
+func ProcessAlive(pid int) bool {
 	if pid <= 0 {
 		return false
 	}
@@ -104,70 +105,67 @@ func processAlive(pid int) bool {
 }
 
 // adopt reconciles one orphaned ledger job with Stash.
-func (r *Runner) adopt(ctx context.Context, run *Run, j db.Job) batchResult {
-	log := run.Log.With(KeyJobID, j.ID, KeyStashJobID, j.StashJobID)
-	stashID := j.StashJobID
-	if stashID == "" {
+func (p *pass) adopt(ctx context.Context, dead db.Job) error {
+	j := &tracked{
+		ledgerID: dead.ID, stashID: dead.StashJobID, scenes: dead.SceneIDs,
+		log:      p.log.With(KeyJobID, dead.ID, KeyStashJobID, dead.StashJobID),
+		stopSent: dead.Status == db.JobCancelling,
+	}
+	if j.stashID == "" {
 		// Died between recording the launch and storing Stash's answer:
 		// the job may or may not exist.
-		queue, err := r.Stash.JobQueue(ctx)
+		queue, err := p.Stash.JobQueue(ctx)
 		if err != nil {
-			return stopWith(failure(ctx, err))
+			return err
 		}
 		for _, sj := range queue {
-			if r.ours(j, sj) {
-				stashID = sj.ID
+			if ours(dead, sj) {
+				j.stashID = sj.ID
 				break
 			}
 		}
 	}
 	var sj stash.Job
-	var err error
-	if stashID != "" {
-		sj, err = r.Stash.FindJob(ctx, stashID)
-	} else {
-		err = stash.ErrJobNotFound
+	err := stash.ErrJobNotFound
+	if j.stashID != "" {
+		sj, err = p.Stash.FindJob(ctx, j.stashID)
 	}
 	switch {
 	case errors.Is(err, stash.ErrJobNotFound):
-		log.Warn("an orphaned generation job is unknown to stash; closing it as lost")
-		return r.settle(ctx, run, log, j.ID, stashID, j.SceneIDs, monitorEnd{vanished: true, unseen: true})
+		j.log.Warn("an orphaned generation job is unknown to stash; closing it as lost")
+		j.vanished, j.unseen = true, true
+		return p.settle(ctx, j, nil)
 	case err != nil:
-		return stopWith(failure(ctx, err))
-	case !r.ours(j, sj):
+		return err
+	case !ours(dead, sj):
 		// Stash restarted: its job ids start again at 1.
-		log.Warn("stash job with that id is not ours (stash restarted?); closing the orphan as lost",
+		j.log.Warn("stash job with that id is not ours (stash restarted?); closing the orphan as lost",
 			"stash_description", sj.Description, "stash_added", sj.AddTime)
-		return r.settle(ctx, run, log, j.ID, stashID, j.SceneIDs, monitorEnd{vanished: true, unseen: true,
-			lost: fmt.Sprintf("lost: stash job %s is now a different job (%s, added %s): stash restarted since ours was launched, and its job ids start again at 1",
-				stashID, sj.Description, sj.AddTime.UTC().Format(time.RFC3339))})
+		j.vanished, j.unseen = true, true
+		j.lost = fmt.Sprintf("lost: stash job %s is now a different job (%s, added %s): stash restarted since ours was launched, and its job ids start again at 1",
+			j.stashID, sj.Description, sj.AddTime.UTC().Format(time.RFC3339))
+		return p.settle(ctx, j, nil)
 	}
-	if stashID != j.StashJobID {
-		if err := r.Store.SetStashJobID(ctx, j.ID, stashID); err != nil {
-			log.Warn("store stash job id failed", "error", err)
+	if j.stashID != dead.StashJobID {
+		if err := p.Store.SetStashJobID(ctx, j.ledgerID, j.stashID); err != nil {
+			j.log.Warn("store stash job id failed", "error", err)
 		}
 	}
-	stopSent := j.Status == db.JobCancelling
 	if sj.Status.Ended() {
-		log.Info("an orphaned generation job ended while no run followed it; closing it", "status", sj.Status)
-		out := r.settle(ctx, run, log, j.ID, stashID, j.SceneIDs, monitorEnd{job: sj, stopSent: stopSent})
-		out.stashJobID = stashID
-		return out
+		j.log.Info("an orphaned generation job ended while no run followed it; closing it", "status", sj.Status)
+		j.last = sj
+		return p.settle(ctx, j, nil)
 	}
-	if err := r.Store.AdoptJob(ctx, j.ID, run.ID, fmt.Sprintf("run %d adopted stash job %s (%s) from a dead run", run.ID, stashID, sj.Status)); err != nil {
-		return stopWith(failure(ctx, err))
+	if err := p.Store.AdoptJob(ctx, j.ledgerID, p.run.ID, fmt.Sprintf("run %d adopted stash job %s (%s) from a dead run", p.run.ID, j.stashID, sj.Status)); err != nil {
+		return err
 	}
-	log.Info("ADOPTED an orphaned generation job; following it to its end", "status", sj.Status, "progress", percent(sj.Progress))
-	mon := r.monitor(ctx, run, log, j.ID, stashID)
-	mon.stopSent = mon.stopSent || stopSent
-	out := r.settle(ctx, run, log, j.ID, stashID, j.SceneIDs, mon)
-	out.stashJobID = stashID
-	return out
+	j.log.Info("ADOPTED an orphaned generation job; following it to its end", "status", sj.Status, "progress", percent(sj.Progress))
+	return p.follow(ctx, j)
 }
 
 // ours tells our generate job from a stranger that got the same id after a
 // Stash restart: it must be a generate job, added when we launched ours.
-func (r *Runner) ours(j db.Job, sj stash.Job) bool {
+func ours(j db.Job, sj stash.Job) bool {
 	if sj.Description != stash.DescGenerating {
 		return false
 	}

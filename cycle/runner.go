@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/stashgen/stashgen/db"
-	"github.com/stashgen/stashgen/stash"
 )
 
 // Log attribute keys, shared by every line stashgen writes.
@@ -23,6 +22,8 @@ const (
 
 // Runner runs one command under the rules every run obeys: one audit row,
 // a heartbeat, the database lock, and a final write that survives a signal.
+// It holds what lives as long as the process; what one run learns lives in
+// a pass.
 type Runner struct {
 	Stash    Stash
 	Store    Store
@@ -37,12 +38,13 @@ type Runner struct {
 	// Stderr receives the audit row as one JSON line when the database
 	// cannot take it. Nil means os.Stderr.
 	Stderr io.Writer
-	// OnPhase and OnProgress, when set, see each phase a run enters and
-	// each state of the Stash job it follows: main drives the ping hooks
-	// and the terminal progress line from them. They must not block.
-	OnPhase    func(run *Run, phase string)
-	OnProgress func(run *Run, job stash.Job)
+	// Observer sees each run: its id, phases, the Stash job's progress and
+	// its end. Nil means nobody.
+	Observer Observer
 }
+
+// Body is what a command does inside its run: Runner.Once, or a check.
+type Body func(ctx context.Context, run *Run) Result
 
 // Run is one process's run, as recorded in the runs table.
 type Run struct {
@@ -50,33 +52,39 @@ type Run struct {
 	Log     *slog.Logger
 	Started time.Time
 
-	mu      sync.Mutex
-	phase   string
-	toggles *stash.GenerateInput // resolved once per run
-	onPhase func(string)
+	mu    sync.Mutex
+	phase Phase
+	obs   Observer
 	// prevBeat is the heartbeat row as this run found it, before its own
 	// first beat: what the last run left.
 	prevBeat *db.Heartbeat
 }
 
 // SetPhase names what the run is doing, for the heartbeat and status.
-func (r *Run) SetPhase(p string) {
+func (r *Run) SetPhase(p Phase) {
 	r.mu.Lock()
 	r.phase = p
 	r.mu.Unlock()
-	if r.onPhase != nil {
-		r.onPhase(p)
+	if r.obs != nil {
+		r.obs.Phase(p)
 	}
 }
 
 // Phase is what the run is doing now.
-func (r *Run) Phase() string {
+func (r *Run) Phase() Phase {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.phase
 }
 
 func (r *Runner) settings() Settings { return r.Settings.withDefaults() }
+
+func (r *Runner) observer() Observer {
+	if r.Observer == nil {
+		return nobody{}
+	}
+	return r.Observer
+}
 
 func (r *Runner) wait(ctx context.Context, d time.Duration) error {
 	if r.Wait != nil {
@@ -94,33 +102,38 @@ func (r *Runner) wait(ctx context.Context, d time.Duration) error {
 
 // Execute runs body as one audited run of command. fileLocked says whether
 // the caller got the lock file; a run without it (or without the database
-// lock) records skipped_locked and does nothing else.
-func (r *Runner) Execute(ctx context.Context, command string, fileLocked bool, lockFile string, body func(context.Context, *Run) Result) Result {
+// lock) records skipped_locked and does nothing else. The observer learns
+// the run's id as soon as its audit row exists, and its result once the
+// row is final.
+func (r *Runner) Execute(ctx context.Context, command string, fileLocked bool, lockFile string, body Body) Result {
+	obs := r.observer()
 	id, err := r.Store.StartRun(ctx, command, r.Host, r.PID, r.Version)
 	if err != nil {
-		return failure(ctx, err)
+		res := Failure(ctx, err)
+		obs.Finished(res)
+		return res
 	}
-	run := &Run{ID: id, Log: r.Log.With(KeyRunID, id), Started: time.Now(), phase: "start"}
-	if r.OnPhase != nil {
-		run.onPhase = func(p string) { r.OnPhase(run, p) }
-	}
+	run := &Run{ID: id, Log: r.Log.With(KeyRunID, id), Started: time.Now(), phase: PhaseStart, obs: obs}
+	obs.Started(id)
 	res := r.locked(ctx, run, fileLocked, lockFile, body)
-	return r.finish(ctx, run, res)
+	res = r.finish(ctx, run, res)
+	obs.Finished(res)
+	return res
 }
 
-func (r *Runner) locked(ctx context.Context, run *Run, fileLocked bool, lockFile string, body func(context.Context, *Run) Result) Result {
+func (r *Runner) locked(ctx context.Context, run *Run, fileLocked bool, lockFile string, body Body) Result {
 	if !fileLocked {
 		run.Log.Warn("another stashgen run holds the lock file; standing aside", "lock_file", lockFile)
-		return result(db.OutcomeSkippedLocked, ExitTempFail)
+		return Result{Outcome: db.OutcomeSkippedLocked, ExitCode: ExitTempFail}
 	}
 	lock, ok, err := r.Store.TryRunLock(ctx)
 	if err != nil {
-		return failure(ctx, err)
+		return Failure(ctx, err)
 	}
 	if !ok {
 		run.Log.Warn("another stashgen run holds the database lock (another host sharing this database?); standing aside",
 			"database", r.Store.Host())
-		return result(db.OutcomeSkippedLocked, ExitTempFail)
+		return Result{Outcome: db.OutcomeSkippedLocked, ExitCode: ExitTempFail}
 	}
 	defer lock.Release()
 
@@ -134,7 +147,7 @@ func (r *Runner) locked(ctx context.Context, run *Run, fileLocked bool, lockFile
 	res := body(ctx, run)
 	stopHeartbeat()
 	wg.Wait()
-	run.SetPhase("done")
+	run.SetPhase(PhaseDone)
 	r.beat(context.WithoutCancel(ctx), run)
 	return res
 }
@@ -159,7 +172,7 @@ func (r *Runner) heartbeat(ctx context.Context, run *Run) {
 func (r *Runner) beat(ctx context.Context, run *Run) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	err := r.Store.Beat(ctx, db.Heartbeat{Host: r.Host, PID: r.PID, RunID: run.ID, Phase: run.Phase(), StartedAt: run.Started})
+	err := r.Store.Beat(ctx, db.Heartbeat{Host: r.Host, PID: r.PID, RunID: run.ID, Phase: string(run.Phase()), StartedAt: run.Started})
 	if err != nil && ctx.Err() == nil {
 		run.Log.Warn("write heartbeat failed; will retry", "error", err)
 	}
@@ -189,7 +202,7 @@ func (r *Runner) finish(ctx context.Context, run *Run, res Result) Result {
 		if attempt > 0 {
 			_ = r.wait(wctx, delay)
 		}
-		tctx, cancel := context.WithTimeout(wctx, 10*time.Second)
+		tctx, cancel := context.WithTimeout(wctx, r.settings().CleanupTimeout)
 		err = r.Store.FinishRun(tctx, run.ID, end)
 		cancel()
 		if err == nil {

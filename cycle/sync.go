@@ -23,24 +23,30 @@ type SyncStats struct {
 	Full    bool
 }
 
-// Sync brings the scenes and markers tables up to date with Stash, one page
-// at a time (never the whole library in memory). full ignores the cursors
-// and re-reads everything; a full pass records synced_at so deleted scenes
-// can be swept.
-func (r *Runner) Sync(ctx context.Context, run *Run, full bool) (SyncStats, error) {
-	run.SetPhase("sync")
+// sync is once's sync step: incremental.
+func (p *pass) sync(ctx context.Context) error {
+	_, err := p.syncAll(ctx, false)
+	return err
+}
+
+// syncAll brings the scenes and markers tables up to date with Stash, one
+// page at a time (never the whole library in memory). full ignores the
+// cursors and re-reads everything; a full pass records synced_at so
+// deleted scenes can be swept.
+func (p *pass) syncAll(ctx context.Context, full bool) (SyncStats, error) {
+	p.run.SetPhase(PhaseSync)
 	st := SyncStats{Full: full}
-	n, err := r.syncScenes(ctx, full)
+	n, err := p.syncScenes(ctx, full)
 	st.Scenes = n
 	if err != nil {
 		return st, err
 	}
-	m, err := r.syncMarkers(ctx, full)
+	m, err := p.syncMarkers(ctx, full)
 	st.Markers = m
 	if err != nil {
 		return st, err
 	}
-	run.Log.Info("scenes synced from stash", "scenes", st.Scenes, "markers", st.Markers, "full", full)
+	p.log.Info("scenes synced from stash", "scenes", st.Scenes, "markers", st.Markers, "full", full)
 	return st, nil
 }
 
@@ -72,16 +78,16 @@ func nextCursor(old string, newest, serverStart time.Time) string {
 	return c.In(newest.Location()).Format(time.RFC3339)
 }
 
-func (r *Runner) syncScenes(ctx context.Context, full bool) (int, error) {
+func (p *pass) syncScenes(ctx context.Context, full bool) (int, error) {
 	cursor := ""
 	if !full {
-		c, err := r.Store.Cursor(ctx, cursorScenes)
+		c, err := p.Store.Cursor(ctx, cursorScenes)
 		if err != nil {
 			return 0, err
 		}
 		cursor = c
 	}
-	per := r.settings().PageSize
+	per := p.set.PageSize
 	var (
 		after       int64
 		newest      time.Time
@@ -89,7 +95,7 @@ func (r *Runner) syncScenes(ctx context.Context, full bool) (int, error) {
 		written     int
 	)
 	for {
-		page, err := r.Stash.Scenes(ctx, stash.SceneQuery{AfterID: after, UpdatedAfter: cursor, PerPage: per})
+		page, err := p.Stash.Scenes(ctx, stash.SceneQuery{AfterID: after, UpdatedAfter: cursor, PerPage: per})
 		if err != nil {
 			return written, err
 		}
@@ -98,21 +104,17 @@ func (r *Runner) syncScenes(ctx context.Context, full bool) (int, error) {
 		}
 		rows := make([]db.SceneRow, 0, len(page.Scenes))
 		for _, s := range page.Scenes {
-			id, err := sceneID(s.ID)
+			row, err := sceneRow(s)
 			if err != nil {
 				return written, err
 			}
-			rows = append(rows, db.SceneRow{
-				ID: id, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
-				PreviewPath: stash.FilePath(s.Paths.Preview), WebpPath: stash.FilePath(s.Paths.Webp),
-				SpritePath: stash.FilePath(s.Paths.Sprite), VTTPath: stash.FilePath(s.Paths.VTT),
-			})
+			rows = append(rows, row)
 			if s.UpdatedAt.After(newest) {
 				newest = s.UpdatedAt
 			}
-			after = id
+			after = row.ID
 		}
-		if err := r.Store.UpsertScenes(ctx, rows); err != nil {
+		if err := p.Store.UpsertScenes(ctx, rows); err != nil {
 			return written, err
 		}
 		written += len(rows)
@@ -122,14 +124,14 @@ func (r *Runner) syncScenes(ctx context.Context, full bool) (int, error) {
 	}
 	next := nextCursor(cursor, newest, serverStart)
 	if next != cursor {
-		if err := r.Store.SetCursor(ctx, cursorScenes, next); err != nil {
+		if err := p.Store.SetCursor(ctx, cursorScenes, next); err != nil {
 			return written, err
 		}
 	}
 	if cursor == "" && written >= analyzeAfter {
 		// A first pass just filled the table: without statistics the next
 		// queries would plan as if it were empty.
-		if err := r.Store.Analyze(ctx); err != nil {
+		if err := p.Store.Analyze(ctx); err != nil {
 			return written, err
 		}
 	}
@@ -151,10 +153,10 @@ type markerWindow struct{ lo, hi int64 }
 // ranges of scene ids small enough that each fits one page and comes in
 // one answer: a range whose count says it needs more pages is split by
 // scene id first. An idle pass is one request, as before.
-func (r *Runner) syncMarkers(ctx context.Context, full bool) (int, error) {
+func (p *pass) syncMarkers(ctx context.Context, full bool) (int, error) {
 	cursor := ""
 	if !full {
-		c, err := r.Store.Cursor(ctx, cursorMarkers)
+		c, err := p.Store.Cursor(ctx, cursorMarkers)
 		if err != nil {
 			return 0, err
 		}
@@ -163,7 +165,7 @@ func (r *Runner) syncMarkers(ctx context.Context, full bool) (int, error) {
 	// The first pass finds every marker; resetting their scenes would
 	// throw away the check of the whole library. A full re-sync likewise.
 	reset := cursor != ""
-	per := r.settings().PageSize
+	per := p.set.PageSize
 	var (
 		newest      time.Time
 		serverStart time.Time
@@ -174,15 +176,15 @@ func (r *Runner) syncMarkers(ctx context.Context, full bool) (int, error) {
 	for len(windows) > 0 {
 		w := windows[0]
 		windows = windows[1:]
-		p, err := r.Stash.Markers(ctx, stash.MarkerQuery{UpdatedAfter: cursor, SceneIDFrom: w.lo, SceneIDTo: w.hi, Page: 1, PerPage: per})
+		mp, err := p.Stash.Markers(ctx, stash.MarkerQuery{UpdatedAfter: cursor, SceneIDFrom: w.lo, SceneIDTo: w.hi, Page: 1, PerPage: per})
 		if err != nil {
 			return written, err
 		}
 		if serverStart.IsZero() {
-			serverStart = p.Date
+			serverStart = mp.Date
 		}
-		if p.Count > len(p.Markers) {
-			sub, err := r.splitWindow(ctx, w, p.Count, per)
+		if mp.Count > len(mp.Markers) {
+			sub, err := p.splitWindow(ctx, w, mp.Count, per)
 			if err != nil {
 				return written, err
 			}
@@ -191,31 +193,23 @@ func (r *Runner) syncMarkers(ctx context.Context, full bool) (int, error) {
 				continue
 			}
 			// One scene with more markers than a page: page through it.
-			if p, err = r.sceneMarkers(ctx, cursor, w.lo, p, per); err != nil {
+			if mp, err = p.sceneMarkers(ctx, cursor, w.lo, mp, per); err != nil {
 				return written, err
 			}
 		}
-		total += p.Count
-		rows := make([]db.MarkerRow, 0, len(p.Markers))
-		for _, m := range p.Markers {
-			id, err := sceneID(m.ID)
-			if err != nil {
-				return written, fmt.Errorf("marker: %w", err)
-			}
-			sid, err := sceneID(m.Scene.ID)
+		total += mp.Count
+		rows := make([]db.MarkerRow, 0, len(mp.Markers))
+		for _, m := range mp.Markers {
+			row, err := markerRow(m)
 			if err != nil {
 				return written, err
 			}
-			rows = append(rows, db.MarkerRow{
-				ID: id, SceneID: sid, UpdatedAt: m.UpdatedAt,
-				StreamPath: stash.FilePath(m.Stream), PreviewPath: stash.FilePath(m.Preview),
-				ScreenshotPath: stash.FilePath(m.Screenshot),
-			})
+			rows = append(rows, row)
 			if m.UpdatedAt.After(newest) {
 				newest = m.UpdatedAt
 			}
 		}
-		if err := r.Store.UpsertMarkers(ctx, rows, reset); err != nil {
+		if err := p.Store.UpsertMarkers(ctx, rows, reset); err != nil {
 			return written, err
 		}
 		written += len(rows)
@@ -226,14 +220,14 @@ func (r *Runner) syncMarkers(ctx context.Context, full bool) (int, error) {
 		// marker ever added would arrive in a "first pass" and not reset
 		// its scene. Any cursor before this pass is right; the scenes'
 		// cursor is one, in Stash's own offset.
-		sc, err := r.Store.Cursor(ctx, cursorScenes)
+		sc, err := p.Store.Cursor(ctx, cursorScenes)
 		if err != nil {
 			return written, err
 		}
 		next = sc
 	}
 	if next != cursor {
-		if err := r.Store.SetCursor(ctx, cursorMarkers, next); err != nil {
+		if err := p.Store.SetCursor(ctx, cursorMarkers, next); err != nil {
 			return written, err
 		}
 	}
@@ -245,11 +239,11 @@ func (r *Runner) syncMarkers(ctx context.Context, full bool) (int, error) {
 // An open range ends at the highest scene id stored, plus an open range
 // beyond it for scenes added meanwhile. A range of one scene cannot be
 // split: it comes back alone.
-func (r *Runner) splitWindow(ctx context.Context, w markerWindow, count, per int) ([]markerWindow, error) {
+func (p *pass) splitWindow(ctx context.Context, w markerWindow, count, per int) ([]markerWindow, error) {
 	hi := w.hi
 	var tail []markerWindow
 	if hi == 0 {
-		top, err := r.Store.MaxSceneID(ctx)
+		top, err := p.Store.MaxSceneID(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -280,19 +274,19 @@ func (r *Runner) splitWindow(ctx context.Context, w markerWindow, count, per int
 // page already read. Pages of one scene can still shift if its markers
 // change during the pass; the count shows a deletion, and the pages are
 // read again.
-func (r *Runner) sceneMarkers(ctx context.Context, cursor string, scene int64, first stash.MarkerPage, per int) (stash.MarkerPage, error) {
+func (p *pass) sceneMarkers(ctx context.Context, cursor string, scene int64, first stash.MarkerPage, per int) (stash.MarkerPage, error) {
 	all := first
 	for restarts := 0; ; {
 		for page := 2; len(all.Markers) < all.Count; page++ {
-			p, err := r.Stash.Markers(ctx, stash.MarkerQuery{UpdatedAfter: cursor, SceneIDFrom: scene, SceneIDTo: scene, Page: page, PerPage: per})
+			mp, err := p.Stash.Markers(ctx, stash.MarkerQuery{UpdatedAfter: cursor, SceneIDFrom: scene, SceneIDTo: scene, Page: page, PerPage: per})
 			if err != nil {
 				return all, err
 			}
-			if p.Count < all.Count && restarts < 3 {
+			if mp.Count < all.Count && restarts < 3 {
 				break
 			}
-			all.Markers = append(all.Markers, p.Markers...)
-			if len(p.Markers) < per {
+			all.Markers = append(all.Markers, mp.Markers...)
+			if len(mp.Markers) < per {
 				return all, nil
 			}
 		}
@@ -300,13 +294,46 @@ func (r *Runner) sceneMarkers(ctx context.Context, cursor string, scene int64, f
 			return all, nil
 		}
 		restarts++
-		p, err := r.Stash.Markers(ctx, stash.MarkerQuery{UpdatedAfter: cursor, SceneIDFrom: scene, SceneIDTo: scene, Page: 1, PerPage: per})
+		mp, err := p.Stash.Markers(ctx, stash.MarkerQuery{UpdatedAfter: cursor, SceneIDFrom: scene, SceneIDTo: scene, Page: 1, PerPage: per})
 		if err != nil {
 			return all, err
 		}
-		all = p
+		all = mp
 	}
 }
+
+// sceneRow is what the database keeps of a Stash scene: its file paths
+// without host or query (never the API key).
+func sceneRow(s stash.Scene) (db.SceneRow, error) {
+	id, err := sceneID(s.ID)
+	if err != nil {
+		return db.SceneRow{}, err
+	}
+	return db.SceneRow{
+		ID: id, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
+		PreviewPath: stash.FilePath(s.Paths.Preview), WebpPath: stash.FilePath(s.Paths.Webp),
+		SpritePath: stash.FilePath(s.Paths.Sprite), VTTPath: stash.FilePath(s.Paths.VTT),
+	}, nil
+}
+
+// markerRow is what the database keeps of a Stash marker.
+func markerRow(m stash.Marker) (db.MarkerRow, error) {
+	id, err := sceneID(m.ID)
+	if err != nil {
+		return db.MarkerRow{}, fmt.Errorf("marker: %w", err)
+	}
+	sid, err := sceneID(m.Scene.ID)
+	if err != nil {
+		return db.MarkerRow{}, err
+	}
+	return db.MarkerRow{
+		ID: id, SceneID: sid, UpdatedAt: m.UpdatedAt,
+		StreamPath: stash.FilePath(m.Stream), PreviewPath: stash.FilePath(m.Preview),
+		ScreenshotPath: stash.FilePath(m.Screenshot),
+	}, nil
+}
+
+func itoa(id int64) string { return strconv.FormatInt(id, 10) }
 
 // sceneID parses a Stash ID. Stash's ids are integers sent as strings.
 func sceneID(s string) (int64, error) {

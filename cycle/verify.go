@@ -10,83 +10,6 @@ import (
 	"github.com/stashgen/stashgen/stash"
 )
 
-// Built-in generate toggles, used for a key neither the config file nor
-// Stash's own settings give.
-var builtinToggles = stash.GenerateInput{
-	Covers: true, Sprites: true, Previews: true, ImagePreviews: false,
-	Markers: true, MarkerImagePreviews: false, MarkerScreenshots: true,
-	Phashes: true, Transcodes: false, InteractiveHeatmapsSpeeds: false,
-}
-
-// Effective merges the toggles: the config file first, then what the user
-// chose in Stash's settings, then the built-in defaults.
-func Effective(cfg, fromStash stash.GenerateOptions) stash.GenerateInput {
-	pick := func(c, s *bool, def bool) bool {
-		if c != nil {
-			return *c
-		}
-		if s != nil {
-			return *s
-		}
-		return def
-	}
-	b := builtinToggles
-	return stash.GenerateInput{
-		Covers:                    pick(cfg.Covers, fromStash.Covers, b.Covers),
-		Sprites:                   pick(cfg.Sprites, fromStash.Sprites, b.Sprites),
-		Previews:                  pick(cfg.Previews, fromStash.Previews, b.Previews),
-		ImagePreviews:             pick(cfg.ImagePreviews, fromStash.ImagePreviews, b.ImagePreviews),
-		Markers:                   pick(cfg.Markers, fromStash.Markers, b.Markers),
-		MarkerImagePreviews:       pick(cfg.MarkerImagePreviews, fromStash.MarkerImagePreviews, b.MarkerImagePreviews),
-		MarkerScreenshots:         pick(cfg.MarkerScreenshots, fromStash.MarkerScreenshots, b.MarkerScreenshots),
-		Phashes:                   pick(cfg.Phashes, fromStash.Phashes, b.Phashes),
-		Transcodes:                pick(cfg.Transcodes, fromStash.Transcodes, b.Transcodes),
-		InteractiveHeatmapsSpeeds: pick(cfg.InteractiveHeatmapsSpeeds, fromStash.InteractiveHeatmapsSpeeds, b.InteractiveHeatmapsSpeeds),
-	}
-}
-
-func allSet(o stash.GenerateOptions) bool {
-	for _, p := range []*bool{o.Covers, o.Sprites, o.Previews, o.ImagePreviews, o.Markers, o.MarkerImagePreviews,
-		o.MarkerScreenshots, o.Phashes, o.Transcodes, o.InteractiveHeatmapsSpeeds} {
-		if p == nil {
-			return false
-		}
-	}
-	return true
-}
-
-// toggles resolves the effective toggles once per run, asking Stash only
-// when the config leaves a key out, and logs them.
-func (r *Runner) toggles(ctx context.Context, run *Run) (stash.GenerateInput, error) {
-	run.mu.Lock()
-	cached := run.toggles
-	run.mu.Unlock()
-	if cached != nil {
-		return *cached, nil
-	}
-	cfg := r.settings().Toggles
-	var fromStash stash.GenerateOptions
-	if !allSet(cfg) {
-		d, err := r.Stash.GenerateDefaults(ctx)
-		if err != nil {
-			return stash.GenerateInput{}, err
-		}
-		fromStash = d
-	}
-	t := Effective(cfg, fromStash)
-	run.Log.Info("generate toggles", "covers", t.Covers, "sprites", t.Sprites, "previews", t.Previews,
-		"image_previews", t.ImagePreviews, "markers", t.Markers, "marker_image_previews", t.MarkerImagePreviews,
-		"marker_screenshots", t.MarkerScreenshots, "phashes", t.Phashes, "transcodes", t.Transcodes,
-		"interactive_heatmaps_speeds", t.InteractiveHeatmapsSpeeds)
-	if t.ImagePreviews && !t.Previews {
-		run.Log.Warn("image_previews is on but previews is off: Stash builds the webp only together with the video preview, so none will be made")
-	}
-	run.mu.Lock()
-	run.toggles = &t
-	run.mu.Unlock()
-	return t, nil
-}
-
 // verification is what probing a set of scenes found.
 type verification struct {
 	Verdicts    []db.Verdict
@@ -102,12 +25,12 @@ type probeTask struct {
 	result stash.ProbeResult
 }
 
-// verify decides, for each scene, whether every enabled resource that can
-// be checked exists. It trusts nothing Stash lists: paths are reported for
-// every scene whether or not the files exist, so each one is fetched (one
-// byte). Covers and phashes have no file to fetch and come from is_missing
-// filters. Transcodes and heatmaps cannot be checked and do not count.
-func (r *Runner) verify(ctx context.Context, t stash.GenerateInput, refs []db.SceneRef, markers []db.MarkerRef) (verification, error) {
+// verify decides, for each scene, whether every wanted resource exists. It
+// trusts nothing Stash lists: paths are reported for every scene whether
+// or not the files exist, so each one is fetched (one byte). Covers and
+// phashes have no file to fetch and come from is_missing filters.
+// Transcodes and heatmaps cannot be checked and are never wanted here.
+func (p *pass) verify(ctx context.Context, want stash.Resources, refs []db.SceneRef, markers []db.MarkerRef) (verification, error) {
 	var v verification
 	if len(refs) == 0 {
 		return v, nil
@@ -117,15 +40,15 @@ func (r *Runner) verify(ctx context.Context, t stash.GenerateInput, refs []db.Sc
 		lo, hi = min(lo, s.ID), max(hi, s.ID)
 	}
 	missingCover, missingPhash := map[int64]bool{}, map[int64]bool{}
-	if t.Covers {
-		m, err := r.missingIn(ctx, "cover", lo, hi)
+	if want.Has(stash.ResCover) {
+		m, err := p.missingIn(ctx, "cover", lo, hi)
 		if err != nil {
 			return v, err
 		}
 		missingCover = m
 	}
-	if t.Phashes {
-		m, err := r.missingIn(ctx, "phash", lo, hi)
+	if want.Has(stash.ResPhash) {
+		m, err := p.missingIn(ctx, "phash", lo, hi)
 		if err != nil {
 			return v, err
 		}
@@ -139,33 +62,24 @@ func (r *Runner) verify(ctx context.Context, t stash.GenerateInput, refs []db.Sc
 	}
 	for i, s := range refs {
 		index[s.ID] = i
-		if t.Previews {
-			add(i, 0, stash.ResPreview, s.PreviewPath)
-			if t.ImagePreviews {
-				add(i, 0, stash.ResWebp, s.WebpPath)
-			}
-		}
-		if t.Sprites {
-			add(i, 0, stash.ResSprite, s.SpritePath)
-			add(i, 0, stash.ResVTT, s.VTTPath)
-		}
-	}
-	if t.Markers {
-		for _, m := range markers {
-			i, ok := index[m.SceneID]
-			if !ok {
-				continue
-			}
-			add(i, m.ID, stash.ResMarkerStream, m.StreamPath)
-			if t.MarkerImagePreviews {
-				add(i, m.ID, stash.ResMarkerPreview, m.PreviewPath)
-			}
-			if t.MarkerScreenshots {
-				add(i, m.ID, stash.ResMarkerScreenshot, m.ScreenshotPath)
+		for _, r := range want {
+			if path, ok := scenePath(s, r); ok {
+				add(i, 0, r, path)
 			}
 		}
 	}
-	if err := r.probeAll(ctx, tasks); err != nil {
+	for _, m := range markers {
+		i, ok := index[m.SceneID]
+		if !ok {
+			continue
+		}
+		for _, r := range want {
+			if path, ok := markerPath(m, r); ok {
+				add(i, m.ID, r, path)
+			}
+		}
+	}
+	if err := p.probeAll(ctx, tasks); err != nil {
 		return v, err
 	}
 
@@ -208,6 +122,37 @@ func (r *Runner) verify(ctx context.Context, t stash.GenerateInput, refs []db.Sc
 	return v, nil
 }
 
+// scenePath is the stored path of a scene's file for r; ok is false when r
+// is not a scene file (covers and phashes are not files, marker files
+// belong to markers).
+func scenePath(s db.SceneRef, r stash.Resource) (path string, ok bool) {
+	switch r {
+	case stash.ResPreview:
+		return s.PreviewPath, true
+	case stash.ResWebp:
+		return s.WebpPath, true
+	case stash.ResSprite:
+		return s.SpritePath, true
+	case stash.ResVTT:
+		return s.VTTPath, true
+	}
+	return "", false
+}
+
+// markerPath is the stored path of a marker's file for r; ok is false when
+// r is not a marker file.
+func markerPath(m db.MarkerRef, r stash.Resource) (path string, ok bool) {
+	switch r {
+	case stash.ResMarkerStream:
+		return m.StreamPath, true
+	case stash.ResMarkerPreview:
+		return m.PreviewPath, true
+	case stash.ResMarkerScreenshot:
+		return m.ScreenshotPath, true
+	}
+	return "", false
+}
+
 func dedupe(in []string) []string {
 	seen := map[string]bool{}
 	out := in[:0:0]
@@ -222,7 +167,7 @@ func dedupe(in []string) []string {
 
 // probeAll runs the probes with bounded concurrency. The first error that
 // is not about one file (a rejected key, Stash gone) stops the rest.
-func (r *Runner) probeAll(ctx context.Context, tasks []*probeTask) error {
+func (p *pass) probeAll(ctx context.Context, tasks []*probeTask) error {
 	if len(tasks) == 0 {
 		return nil
 	}
@@ -232,14 +177,14 @@ func (r *Runner) probeAll(ctx context.Context, tasks []*probeTask) error {
 	var wg sync.WaitGroup
 	var once sync.Once
 	var firstErr error
-	for range min(r.settings().Concurrency, len(tasks)) {
+	for range min(p.set.Concurrency, len(tasks)) {
 		wg.Go(func() {
 			for tk := range work {
 				if tk.path == "" {
 					tk.result = stash.Missing // Stash gave no URL for it
 					continue
 				}
-				res, err := r.Stash.Probe(ctx, tk.res, tk.path)
+				res, err := p.Stash.Probe(ctx, tk.res, tk.path)
 				if err != nil {
 					once.Do(func() { firstErr = err; cancel(err) })
 					continue
@@ -269,12 +214,12 @@ feed:
 
 // missingIn lists the scenes with ids in [lo, hi] that Stash reports as
 // missing a cover or a phash.
-func (r *Runner) missingIn(ctx context.Context, what string, lo, hi int64) (map[int64]bool, error) {
+func (p *pass) missingIn(ctx context.Context, what string, lo, hi int64) (map[int64]bool, error) {
 	out := map[int64]bool{}
 	after := lo - 1
-	per := r.settings().PageSize
+	per := p.set.PageSize
 	for {
-		page, err := r.Stash.SceneIDs(ctx, stash.SceneQuery{AfterID: after, UpToID: hi, IsMissing: what, PerPage: per})
+		page, err := p.Stash.SceneIDs(ctx, stash.SceneQuery{AfterID: after, UpToID: hi, IsMissing: what, PerPage: per})
 		if err != nil {
 			return nil, err
 		}

@@ -166,11 +166,6 @@ func (s *Store) TransitionJob(ctx context.Context, id int64, from []JobStatus, t
 	return s.wrap("update job", err)
 }
 
-// AddAction records an action without changing the job's state.
-func (s *Store) AddAction(ctx context.Context, id int64, action Action, reason string) error {
-	return s.wrap("record job action", addAction(ctx, s.pool, id, action, reason))
-}
-
 // execer is what pool and transaction have in common.
 type execer interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)

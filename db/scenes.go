@@ -53,6 +53,11 @@ func (s *Store) UpsertScenes(ctx context.Context, rows []SceneRow) error {
 	return s.wrap("store scenes", err)
 }
 
+// Ref is the row as a scene to probe.
+func (r SceneRow) Ref() SceneRef {
+	return SceneRef{ID: r.ID, PreviewPath: r.PreviewPath, WebpPath: r.WebpPath, SpritePath: r.SpritePath, VTTPath: r.VTTPath}
+}
+
 // MarkerRow is what sync writes for one Stash marker.
 type MarkerRow struct {
 	ID             int64
@@ -61,6 +66,11 @@ type MarkerRow struct {
 	StreamPath     string
 	PreviewPath    string
 	ScreenshotPath string
+}
+
+// Ref is the row as a marker to probe.
+func (r MarkerRow) Ref() MarkerRef {
+	return MarkerRef{ID: r.ID, SceneID: r.SceneID, StreamPath: r.StreamPath, PreviewPath: r.PreviewPath, ScreenshotPath: r.ScreenshotPath}
 }
 
 // UpsertMarkers writes one page of synced markers. When resetScenes is

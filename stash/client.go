@@ -213,18 +213,18 @@ func (c *Client) Generate(ctx context.Context, in GenerateInput) (Launch, error)
 }
 
 // GenerateDefaults reads the generate options the user saved in Stash's
-// settings (what Stash's own Generate button uses). All nil when none.
-func (c *Client) GenerateDefaults(ctx context.Context) (GenerateOptions, error) {
+// settings (what Stash's own Generate button uses). All unset when none.
+func (c *Client) GenerateDefaults(ctx context.Context) (Toggles, error) {
 	var cfg struct {
 		Defaults struct {
-			Generate *GenerateOptions `json:"generate"`
+			Generate *Toggles `json:"generate"`
 		} `json:"defaults"`
 	}
 	if err := c.run(ctx, "configuration", qDefaults, nil, map[string]any{"configuration": &cfg}); err != nil {
-		return GenerateOptions{}, err
+		return Toggles{}, err
 	}
 	if g := cfg.Defaults.Generate; g != nil {
 		return *g, nil
 	}
-	return GenerateOptions{}, nil
+	return Toggles{}, nil
 }

@@ -135,7 +135,7 @@ func FuzzStopJobDecode(f *testing.F) {
 
 func FuzzGenerateDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
-		l, err := fuzzClient(t, body).Generate(context.Background(), GenerateInput{Previews: true, SceneIDs: []string{"1", "2"}})
+		l, err := fuzzClient(t, body).Generate(context.Background(), GenerateInput{Toggles: Toggles{Previews: Bool(true)}, SceneIDs: []string{"1", "2"}})
 		checkFuzzError(t, err, false)
 		if (err == nil) == (l.JobID == "") {
 			t.Fatalf("Generate = %q, %v", l.JobID, err)
@@ -147,7 +147,7 @@ func FuzzGenerateDefaultsDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		g, err := fuzzClient(t, body).GenerateDefaults(context.Background())
 		checkFuzzError(t, err, false)
-		if err != nil && g != (GenerateOptions{}) {
+		if err != nil && g != (Toggles{}) {
 			t.Fatalf("defaults %+v with error %v", g, err)
 		}
 	})

@@ -59,7 +59,7 @@ func TestFake_JobQueue(t *testing.T) {
 	}
 	ids := fake.AddScenes(2)
 	for _, id := range ids {
-		if _, err := c.Generate(ctx(t), stash.GenerateInput{Previews: true, SceneIDs: []string{id}}); err != nil {
+		if _, err := c.Generate(ctx(t), stash.GenerateInput{Toggles: stash.Toggles{Previews: stash.Bool(true)}, SceneIDs: []string{id}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -89,7 +89,7 @@ func TestFake_FindJob(t *testing.T) {
 	t.Parallel()
 	fake, c := newFake(t, stashtest.WithScenesPerTick(1))
 	ids := fake.AddScenes(3)
-	launch, err := c.Generate(ctx(t), stash.GenerateInput{Sprites: true, SceneIDs: ids})
+	launch, err := c.Generate(ctx(t), stash.GenerateInput{Toggles: stash.Toggles{Sprites: stash.Bool(true)}, SceneIDs: ids})
 	id := launch.JobID
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +133,7 @@ func TestFake_FindJobFailed(t *testing.T) {
 	t.Parallel()
 	fake, c := newFake(t)
 	fake.FailNextGenerate("ffmpeg not found")
-	launch, err := c.Generate(ctx(t), stash.GenerateInput{Previews: true, SceneIDs: fake.AddScenes(1)})
+	launch, err := c.Generate(ctx(t), stash.GenerateInput{Toggles: stash.Toggles{Previews: stash.Bool(true)}, SceneIDs: fake.AddScenes(1)})
 	id := launch.JobID
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +154,7 @@ func TestFake_FindJobGraveyard(t *testing.T) {
 	sid := fake.AddScenes(1)
 	var ids []string
 	for range 12 {
-		launch, err := c.Generate(ctx(t), stash.GenerateInput{Covers: true, SceneIDs: sid})
+		launch, err := c.Generate(ctx(t), stash.GenerateInput{Toggles: stash.Toggles{Covers: stash.Bool(true)}, SceneIDs: sid})
 		id := launch.JobID
 		if err != nil {
 			t.Fatal(err)
@@ -181,12 +181,12 @@ func TestFake_StopJob(t *testing.T) {
 	t.Parallel()
 	fake, c := newFake(t, stashtest.WithScenesPerTick(1))
 	ids := fake.AddScenes(4)
-	launch, err := c.Generate(ctx(t), stash.GenerateInput{Previews: true, SceneIDs: ids})
+	launch, err := c.Generate(ctx(t), stash.GenerateInput{Toggles: stash.Toggles{Previews: stash.Bool(true)}, SceneIDs: ids})
 	running := launch.JobID
 	if err != nil {
 		t.Fatal(err)
 	}
-	launch, err = c.Generate(ctx(t), stash.GenerateInput{Previews: true, SceneIDs: ids[:1]})
+	launch, err = c.Generate(ctx(t), stash.GenerateInput{Toggles: stash.Toggles{Previews: stash.Bool(true)}, SceneIDs: ids[:1]})
 	queued := launch.JobID
 	if err != nil {
 		t.Fatal(err)
@@ -217,10 +217,11 @@ func TestFake_Generate(t *testing.T) {
 	t.Parallel()
 	fake, c := newFake(t)
 	ids := fake.AddScenes(3)
-	in := stash.GenerateInput{
-		Covers: true, Sprites: true, Previews: true, ImagePreviews: true, Markers: true,
-		MarkerImagePreviews: true, MarkerScreenshots: true, Phashes: true, SceneIDs: ids[1:], Overwrite: false,
-	}
+	yes, no := stash.Bool(true), stash.Bool(false)
+	in := stash.GenerateInput{Toggles: stash.Toggles{
+		Covers: yes, Sprites: yes, Previews: yes, ImagePreviews: yes, Markers: yes,
+		MarkerImagePreviews: yes, MarkerScreenshots: yes, Phashes: yes, Transcodes: no, InteractiveHeatmapsSpeeds: no,
+	}, SceneIDs: ids[1:], Overwrite: false}
 	launch, err := c.Generate(ctx(t), in)
 	id := launch.JobID
 	if err != nil {
@@ -240,7 +241,7 @@ func TestFake_Generate(t *testing.T) {
 
 	fake.ResetLog()
 	for _, empty := range [][]string{nil, {}} {
-		if _, err := c.Generate(ctx(t), stash.GenerateInput{Previews: true, SceneIDs: empty}); err == nil {
+		if _, err := c.Generate(ctx(t), stash.GenerateInput{Toggles: stash.Toggles{Previews: stash.Bool(true)}, SceneIDs: empty}); err == nil {
 			t.Errorf("Generate(sceneIDs %#v) was not refused", empty)
 		}
 	}
@@ -254,7 +255,7 @@ func TestFake_GenerateDefaults(t *testing.T) {
 	t.Parallel()
 	fake, c := newFake(t)
 	g, err := c.GenerateDefaults(ctx(t))
-	if err != nil || g != (stash.GenerateOptions{}) {
+	if err != nil || g != (stash.Toggles{}) {
 		t.Fatalf("no defaults saved: %+v, %v", g, err)
 	}
 	fake.SetGenerateDefaults(map[string]any{"covers": true, "previews": false, "sprites": true, "phashes": nil})
@@ -269,7 +270,7 @@ func TestFake_GenerateDefaults(t *testing.T) {
 	checkCalls(t, fake)
 }
 
-func fmtOptions(g stash.GenerateOptions) string {
+func fmtOptions(g stash.Toggles) string {
 	v := reflect.ValueOf(g)
 	var parts []string
 	for i := range v.NumField() {
@@ -465,7 +466,8 @@ func TestFake_Markers(t *testing.T) {
 		t.Errorf("paged markers %v, want %v", got, all)
 	}
 
-	p, err := c.Markers(ctx(t), stash.MarkerQuery{SceneID: scenes[2]})
+	sid, _ := strconv.ParseInt(scenes[2], 10, 64)
+	p, err := c.Markers(ctx(t), stash.MarkerQuery{SceneIDFrom: sid, SceneIDTo: sid})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -716,7 +718,7 @@ func TestFake_GenerateAfterExecuteFault(t *testing.T) {
 	t.Parallel()
 	fake, c := newFake(t)
 	fake.InjectFault(stashtest.Fault{Kind: stashtest.FaultStatus500, Field: "metadataGenerate", AfterExecute: true, Times: 1})
-	_, err := c.Generate(ctx(t), stash.GenerateInput{Previews: true, SceneIDs: fake.AddScenes(1)})
+	_, err := c.Generate(ctx(t), stash.GenerateInput{Toggles: stash.Toggles{Previews: stash.Bool(true)}, SceneIDs: fake.AddScenes(1)})
 	if !stash.IsKind(err, stash.KindUnavailable) {
 		t.Fatalf("Generate = %v", err)
 	}

@@ -87,7 +87,6 @@ func (c *Client) scenes(ctx context.Context, query string, q SceneQuery) (SceneP
 // miss a marker reads a range of scenes small enough for one page.
 type MarkerQuery struct {
 	UpdatedAfter string // strictly after this Stash timestamp; "" = any
-	SceneID      string // only this scene's markers; "" = all
 	// SceneIDFrom and SceneIDTo select the markers of the scenes with ids
 	// from SceneIDFrom to SceneIDTo, both included; SceneIDTo 0 means no
 	// upper bound.
@@ -116,13 +115,7 @@ func (c *Client) Markers(ctx context.Context, q MarkerQuery) (MarkerPage, error)
 	if q.UpdatedAfter != "" {
 		filter["updated_at"] = map[string]any{"value": q.UpdatedAfter, "modifier": "GREATER_THAN"}
 	}
-	if q.SceneID != "" {
-		id, err := strconv.ParseInt(q.SceneID, 10, 64)
-		if err != nil {
-			return MarkerPage{}, fmt.Errorf("markers of scene %q: not a Stash scene id", q.SceneID)
-		}
-		filter["scene_filter"] = map[string]any{"id": map[string]any{"value": id, "modifier": "EQUALS"}}
-	} else if q.SceneIDFrom > 0 && q.SceneIDTo > 0 {
+	if q.SceneIDFrom > 0 && q.SceneIDTo > 0 {
 		// An inverted range selects no scene, as BETWEEN does; it must not
 		// fall through to every marker.
 		filter["scene_filter"] = map[string]any{"id": map[string]any{"value": q.SceneIDFrom, "value2": q.SceneIDTo, "modifier": "BETWEEN"}}

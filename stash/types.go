@@ -1,6 +1,7 @@
 package stash
 
 import (
+	"encoding/json"
 	"errors"
 	"time"
 )
@@ -51,36 +52,37 @@ func (j Job) IsScan() bool {
 // unknown, or the job ended more than ten jobs ago and Stash forgot it.
 var ErrJobNotFound = errors.New("stash has no job with that id")
 
-// GenerateOptions are the toggles Stash stores as its own generate defaults
-// (configuration.defaults.generate). Nil means Stash has no value.
-type GenerateOptions struct {
-	Covers                    *bool `json:"covers"`
-	Sprites                   *bool `json:"sprites"`
-	Previews                  *bool `json:"previews"`
-	ImagePreviews             *bool `json:"imagePreviews"`
-	Markers                   *bool `json:"markers"`
-	MarkerImagePreviews       *bool `json:"markerImagePreviews"`
-	MarkerScreenshots         *bool `json:"markerScreenshots"`
-	Transcodes                *bool `json:"transcodes"`
-	Phashes                   *bool `json:"phashes"`
-	InteractiveHeatmapsSpeeds *bool `json:"interactiveHeatmapsSpeeds"`
+// GenerateInput is the GenerateMetadataInput stashgen sends: resolved
+// toggles (every one set) and the scenes. SceneIDs must never be empty:
+// Stash reads an empty list as "the whole library".
+type GenerateInput struct {
+	Toggles
+	SceneIDs  []string `json:"sceneIDs"`
+	Overwrite bool     `json:"overwrite"`
 }
 
-// GenerateInput is the GenerateMetadataInput stashgen sends. SceneIDs must
-// never be empty: Stash reads an empty list as "the whole library".
-type GenerateInput struct {
-	Covers                    bool     `json:"covers"`
-	Sprites                   bool     `json:"sprites"`
-	Previews                  bool     `json:"previews"`
-	ImagePreviews             bool     `json:"imagePreviews"`
-	Markers                   bool     `json:"markers"`
-	MarkerImagePreviews       bool     `json:"markerImagePreviews"`
-	MarkerScreenshots         bool     `json:"markerScreenshots"`
-	Transcodes                bool     `json:"transcodes"`
-	Phashes                   bool     `json:"phashes"`
-	InteractiveHeatmapsSpeeds bool     `json:"interactiveHeatmapsSpeeds"`
-	SceneIDs                  []string `json:"sceneIDs"`
-	Overwrite                 bool     `json:"overwrite"`
+// MarshalJSON sends every toggle as true or false: an unset one is off,
+// never null, whatever Stash would make of a null. The fields keep
+// GenerateMetadataInput's order, as the dry run shows them.
+func (in GenerateInput) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Covers                    bool     `json:"covers"`
+		Sprites                   bool     `json:"sprites"`
+		Previews                  bool     `json:"previews"`
+		ImagePreviews             bool     `json:"imagePreviews"`
+		Markers                   bool     `json:"markers"`
+		MarkerImagePreviews       bool     `json:"markerImagePreviews"`
+		MarkerScreenshots         bool     `json:"markerScreenshots"`
+		Transcodes                bool     `json:"transcodes"`
+		Phashes                   bool     `json:"phashes"`
+		InteractiveHeatmapsSpeeds bool     `json:"interactiveHeatmapsSpeeds"`
+		SceneIDs                  []string `json:"sceneIDs"`
+		Overwrite                 bool     `json:"overwrite"`
+	}{
+		on(in.Covers), on(in.Sprites), on(in.Previews), on(in.ImagePreviews), on(in.Markers),
+		on(in.MarkerImagePreviews), on(in.MarkerScreenshots), on(in.Transcodes), on(in.Phashes),
+		on(in.InteractiveHeatmapsSpeeds), in.SceneIDs, in.Overwrite,
+	})
 }
 
 // Scene is what stashgen keeps of a Stash scene. Paths are the URLs Stash

@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/stashgen/stashgen/stash"
 )
 
 // Config is the effective configuration of one run. The toml tags are a
@@ -72,19 +74,11 @@ type Database struct {
 	Schema string `toml:"schema"`
 }
 
-// Generate says what to ask Stash to generate. A nil toggle was not set and
-// takes Stash's own default; see Fill and WithFallbacks.
+// Generate says what to ask Stash to generate. A toggle left out is nil:
+// it takes Stash's own default, then the built-in one (see
+// stash.ResolveToggles).
 type Generate struct {
-	Covers                    *bool `toml:"covers"`
-	Sprites                   *bool `toml:"sprites"`
-	Previews                  *bool `toml:"previews"`
-	ImagePreviews             *bool `toml:"image_previews"`
-	Markers                   *bool `toml:"markers"`
-	MarkerImagePreviews       *bool `toml:"marker_image_previews"`
-	MarkerScreenshots         *bool `toml:"marker_screenshots"`
-	Phashes                   *bool `toml:"phashes"`
-	Transcodes                *bool `toml:"transcodes"`
-	InteractiveHeatmapsSpeeds *bool `toml:"interactive_heatmaps_speeds"`
+	stash.Toggles
 
 	// BatchSize is the number of scenes per metadataGenerate call.
 	BatchSize int `toml:"batch_size"`
@@ -192,60 +186,6 @@ func (d Database) MarshalJSON() ([]byte, error) {
 // LogValue keeps the password out of slog.
 func (d Database) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("url", d.Redacted()), slog.String("schema", d.Schema))
-}
-
-// fallbackToggles are the values used for toggles the file leaves unset when
-// Stash reports no defaults of its own.
-var fallbackToggles = [...]bool{
-	true,  // covers
-	true,  // sprites
-	true,  // previews
-	false, // image_previews
-	true,  // markers
-	false, // marker_image_previews
-	true,  // marker_screenshots
-	true,  // phashes
-	false, // transcodes
-	false, // interactive_heatmaps_speeds
-}
-
-// toggles lists the toggle fields in file order, matching fallbackToggles.
-func (g *Generate) toggles() [len(fallbackToggles)]**bool {
-	return [...]**bool{
-		&g.Covers, &g.Sprites, &g.Previews, &g.ImagePreviews, &g.Markers,
-		&g.MarkerImagePreviews, &g.MarkerScreenshots, &g.Phashes,
-		&g.Transcodes, &g.InteractiveHeatmapsSpeeds,
-	}
-}
-
-// Fill returns g with every unset toggle taken from defaults (typically
-// Stash's own generate defaults). Toggles unset in both stay nil.
-func (g Generate) Fill(defaults Generate) Generate {
-	dst, src := g.toggles(), defaults.toggles()
-	for i := range dst {
-		if *dst[i] == nil && *src[i] != nil {
-			v := **src[i]
-			*dst[i] = &v
-		}
-	}
-	return g
-}
-
-// WithFallbacks returns g with every unset toggle set to the built-in
-// fallback value; use it only when Stash reports no defaults.
-func (g Generate) WithFallbacks() Generate {
-	return g.Fill(FallbackGenerate())
-}
-
-// FallbackGenerate is the built-in toggle set: the values shown in the
-// example config, used only when Stash reports none.
-func FallbackGenerate() Generate {
-	g := Default().Generate
-	for i, p := range g.toggles() {
-		v := fallbackToggles[i]
-		*p = &v
-	}
-	return g
 }
 
 func seconds(n int) time.Duration { return time.Duration(n) * time.Second }

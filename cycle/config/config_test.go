@@ -18,6 +18,10 @@ func tomlKeys(t reflect.Type, prefix string) []string {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		tag := f.Tag.Get("toml")
+		if f.Anonymous && tag == "" { // embedded: its keys are the table's own
+			keys = append(keys, tomlKeys(f.Type, prefix)...)
+			continue
+		}
 		if tag == "" || tag == "-" {
 			continue
 		}
@@ -61,11 +65,27 @@ func TestKeyDefs_MatchConfig(t *testing.T) {
 func fieldByTag(t *testing.T, v reflect.Value, tag string) reflect.Value {
 	t.Helper()
 	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		if f.Tag.Get("toml") == tag {
+			return v.Field(i)
+		}
+		if f.Anonymous && f.Tag.Get("toml") == "" {
+			if inner := fieldIn(v.Field(i), tag); inner.IsValid() {
+				return inner
+			}
+		}
+	}
+	t.Fatalf("no field tagged %q", tag)
+	return reflect.Value{}
+}
+
+// fieldIn finds the field tagged tag in struct v, or the zero Value.
+func fieldIn(v reflect.Value, tag string) reflect.Value {
+	for i := range v.NumField() {
 		if v.Type().Field(i).Tag.Get("toml") == tag {
 			return v.Field(i)
 		}
 	}
-	t.Fatalf("no field tagged %q", tag)
 	return reflect.Value{}
 }
 
@@ -152,51 +172,6 @@ func TestDurations(t *testing.T) {
 	c.Stash.URL = "https://stash.example/media/"
 	if got := c.Stash.GraphQLURL(); got != "https://stash.example/media/graphql" {
 		t.Errorf("GraphQLURL() = %q", got)
-	}
-}
-
-func TestGenerate_FillAndFallbacks(t *testing.T) {
-	t.Parallel()
-	no, yes := false, true
-	g := Generate{Covers: &no, BatchSize: 7}
-
-	fb := g.WithFallbacks()
-	if *fb.Covers != false || *fb.Sprites != true || *fb.ImagePreviews != false ||
-		*fb.MarkerScreenshots != true || *fb.Transcodes != false || *fb.InteractiveHeatmapsSpeeds != false || fb.BatchSize != 7 {
-		t.Errorf("WithFallbacks: %+v", fb)
-	}
-	if g.Sprites != nil {
-		t.Error("WithFallbacks changed its receiver")
-	}
-
-	filled := g.Fill(Generate{Covers: &yes, Sprites: &no})
-	if *filled.Covers != false || *filled.Sprites != false || filled.Previews != nil {
-		t.Errorf("Fill: covers %v sprites %v previews %v", *filled.Covers, *filled.Sprites, filled.Previews)
-	}
-
-	all := FallbackGenerate()
-	want := map[string]bool{}
-	for _, line := range strings.Split(`covers true
-sprites true
-previews true
-image_previews false
-markers true
-marker_image_previews false
-marker_screenshots true
-phashes true
-transcodes false
-interactive_heatmaps_speeds false`, "\n") {
-		k, v, _ := strings.Cut(line, " ")
-		want["generate."+k] = v == "true"
-	}
-	for _, d := range keyDefs {
-		if d.kind != kindToggle {
-			continue
-		}
-		p := d.field(&Config{Generate: all}).(**bool)
-		if *p == nil || **p != want[d.name] {
-			t.Errorf("fallback %s = %v, want %v", d.name, *p, want[d.name])
-		}
 	}
 }
 

@@ -55,6 +55,15 @@ func entryValue(d *keyDef, c *Config) string {
 	panic(fmt.Sprintf("config: key %s has unhandled type %T", d.name, d.field(c)))
 }
 
+// Redact removes every secret of the configuration from s: the last line
+// of defence for anything written to stdout.
+func (c *Config) Redact(s string) string {
+	for _, secret := range c.Secrets() {
+		s = strings.ReplaceAll(s, secret, Redacted)
+	}
+	return s
+}
+
 // Permissions returns a one-line warning when the config file at path is
 // readable by group or others and holds a secret (an api_key, or a database
 // URL with a password), and "" otherwise, including when the file cannot be

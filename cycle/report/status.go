@@ -3,9 +3,9 @@ package report
 import (
 	"context"
 	"errors"
-	"syscall"
 	"time"
 
+	"github.com/stashgen/stashgen/cycle"
 	"github.com/stashgen/stashgen/db"
 	"github.com/stashgen/stashgen/stash"
 )
@@ -13,6 +13,7 @@ import (
 // StatusStore is what status reads from the database.
 type StatusStore interface {
 	Host() string
+	Now(ctx context.Context) (time.Time, error)
 	SchemaVersion(ctx context.Context) (int, error)
 	RecentRuns(ctx context.Context, limit int) ([]db.Run, error)
 	LastRunWith(ctx context.Context, outcomes []db.Outcome) (db.Run, error)
@@ -153,6 +154,19 @@ type SceneCounts struct {
 // streak and for a run left marked running behind newer ones.
 const recentForHealth = 10
 
+// GatherStatus is Gather at the database's clock: heartbeats and runs
+// carry it, so they are judged by it. openErr is why the database could
+// not be opened, if it could not: the verdict is then unknown.
+func GatherStatus(ctx context.Context, store StatusStore, openErr error, sc Stash, opts Options) Status {
+	if openErr != nil {
+		return Unreachable(opts, openErr)
+	}
+	if now, err := store.Now(ctx); err == nil {
+		opts.Now = now.In(time.Local)
+	}
+	return Gather(ctx, store, sc, opts)
+}
+
 // Gather reads what status shows and decides the verdict. It never fails:
 // a database it cannot read makes the verdict unknown, and a Stash it
 // cannot reach is only reported. sc may be nil.
@@ -161,7 +175,7 @@ func Gather(ctx context.Context, store StatusStore, sc Stash, opts Options) Stat
 	st.Database.Host = store.Host()
 	alive := opts.Alive
 	if alive == nil {
-		alive = processAlive
+		alive = cycle.ProcessAlive
 	}
 	fail := func(err error) Status {
 		st.Database.Error = err.Error()
@@ -324,13 +338,4 @@ func runInfo(r db.Run, now time.Time) RunInfo {
 
 func seconds(d time.Duration) float64 {
 	return float64(d.Round(time.Millisecond)) / float64(time.Second)
-}
-
-// processAlive is kill(pid, 0): a process we may not signal still exists.
-func processAlive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
 }

@@ -7,6 +7,7 @@ package systemd
 
 import (
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"time"
@@ -40,7 +41,8 @@ const (
 type Options struct {
 	Config *config.Config
 	// ConfigPath is the file the service reads (STASHGEN_CONFIG); ""
-	// means DefaultConfig.
+	// means DefaultConfig. A relative path is made absolute: systemd
+	// starts the service elsewhere.
 	ConfigPath string
 	// Binary is stashgen's path in ExecStart; "" means DefaultBinary.
 	Binary string
@@ -71,7 +73,7 @@ func Service(o Options) string {
 		"# 75 means \"stood aside, try later\" (another run, a busy Stash, a scan that",
 		"# goes first): not a failure.",
 		"SuccessExitStatus=75",
-		"Environment=STASHGEN_CONFIG="+or(o.ConfigPath, DefaultConfig),
+		"Environment=STASHGEN_CONFIG="+or(absolute(o.ConfigPath), DefaultConfig),
 		"")
 	if name, ok := credential(c.Stash.APIKeyFile); ok {
 		w("# The API key stays out of the config file: systemd hands this root-only",
@@ -204,4 +206,28 @@ func or(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// absolute is path made absolute, when it can be.
+func absolute(path string) string {
+	if abs, err := filepath.Abs(path); err == nil && path != "" {
+		return abs
+	}
+	return path
+}
+
+// Write prints the units: unit is "service", "timer", or "both" (each
+// under a header naming where it goes).
+func Write(w io.Writer, o Options, unit string) error {
+	var err error
+	switch unit {
+	case "service":
+		_, err = io.WriteString(w, Service(o))
+	case "timer":
+		_, err = io.WriteString(w, Timer(o))
+	default:
+		_, err = fmt.Fprintf(w, "### /etc/systemd/system/stashgen.service\n%s\n### /etc/systemd/system/stashgen.timer\n%s",
+			Service(o), Timer(o))
+	}
+	return err
 }
