@@ -22,17 +22,18 @@ type Space struct {
 	Total uint64
 }
 
-// errNoSize is Measure's error for a filesystem that reports no size at
+// ErrNoSize is Measure's error for a filesystem that reports no size at
 // all (proc, sysfs, some FUSE mounts): a floor there could never trip.
-var errNoSize = errors.New("the filesystem reports a size of 0, so its free space cannot be known")
+var ErrNoSize = errors.New("the filesystem reports a size of 0, so its free space cannot be known")
 
 // Measure finds the free and total space of the filesystem that holds
-// path. Its errors name the path; errors.Is(err, fs.ErrNotExist) tells a
-// missing path.
+// path. Its errors name the path; errors.Is tells a missing path
+// (fs.ErrNotExist), a forbidden one (fs.ErrPermission), ErrNoSize, and
+// errors.ErrUnsupported off Linux.
 func Measure(path string) (Space, error) {
 	free, total, err := statfs(path)
 	if err == nil && total == 0 {
-		err = errNoSize
+		err = ErrNoSize
 	}
 	if err != nil {
 		return Space{}, fmt.Errorf("measure free space on %s: %w", path, err)

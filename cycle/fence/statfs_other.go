@@ -4,6 +4,7 @@ package fence
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
 )
 
@@ -11,5 +12,5 @@ import (
 // from system to system; a configured floor then fails at start instead of
 // never tripping.
 func statfs(string) (free, total uint64, err error) {
-	return 0, 0, errors.New("not supported on " + runtime.GOOS)
+	return 0, 0, fmt.Errorf("%w on %s", errors.ErrUnsupported, runtime.GOOS)
 }
