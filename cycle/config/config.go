@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stashgen/stashgen/cycle/fence"
 	"github.com/stashgen/stashgen/stash"
 )
 
@@ -85,12 +86,32 @@ type Generate struct {
 	// MaxAttempts is the number of generation attempts before a scene is
 	// quarantined.
 	MaxAttempts int `toml:"max_attempts"`
+
+	// Window is the maintenance window as written, "HH:MM-HH:MM" in the
+	// host's local time; "" allows any time. Use Fence.Window.
+	Window string `toml:"window"`
+	// FreeSpacePath is the folder Stash writes generated files to, as
+	// seen from this host, where MinFreeSpace is measured; "" with
+	// MinFreeSpace "" turns the floor off.
+	FreeSpacePath string `toml:"free_space_path"`
+	// MinFreeSpace is the free-space floor as written: a size ("50GiB")
+	// or a percentage of the filesystem ("10%"). Use Fence.Floor.
+	MinFreeSpace string `toml:"min_free_space"`
+
+	// Fence is Window, MinFreeSpace and FreeSpacePath parsed, filled in by
+	// Load (which has checked them and measured the path once), so a run
+	// does not parse them again. The zero Fence lets every run through.
+	Fence fence.Fence `toml:"-"`
 }
 
 // Check configures the probes that find missing generated files.
 type Check struct {
 	// Concurrency is the number of parallel probes.
 	Concurrency int `toml:"concurrency"`
+	// ReverifyAfter is the number of seconds after which a scene found
+	// complete is probed again, so generated files deleted behind Stash's
+	// back are noticed; 0 probes it again only when Stash changes it.
+	ReverifyAfter int `toml:"reverify_after"`
 }
 
 // Notify configures the dead man's switch.
@@ -120,10 +141,13 @@ func Default() Config {
 			Schema: "stashgen",
 		},
 		Generate: Generate{
-			BatchSize:   500,
-			MaxAttempts: 5,
+			BatchSize:     500,
+			MaxAttempts:   5,
+			Window:        "",
+			FreeSpacePath: "",
+			MinFreeSpace:  "",
 		},
-		Check:    Check{Concurrency: 4},
+		Check:    Check{Concurrency: 4, ReverifyAfter: 7 * 24 * 60 * 60},
 		LogLevel: "info",
 	}
 }
@@ -153,6 +177,9 @@ func (c *Config) Level() slog.Level {
 
 // RequestTimeout is Timeout as a duration.
 func (s Stash) RequestTimeout() time.Duration { return seconds(s.Timeout) }
+
+// Reverify is ReverifyAfter as a duration; 0 means never by age.
+func (c Check) Reverify() time.Duration { return seconds(c.ReverifyAfter) }
 
 // UnavailableFor is UnavailableTimeout as a duration.
 func (s Stash) UnavailableFor() time.Duration { return seconds(s.UnavailableTimeout) }

@@ -26,6 +26,9 @@ type keyDef struct {
 	env   string // environment variable that overrides it, if any
 	flag  string // command-line flag that overrides it, if any
 	field func(c *Config) any
+	// sample is the value hints show, as TOML, when the default ("") would
+	// not show the form.
+	sample string
 }
 
 var keyDefs = []keyDef{
@@ -59,9 +62,13 @@ var keyDefs = []keyDef{
 	{name: "generate.interactive_heatmaps_speeds", kind: kindToggle, field: func(c *Config) any { return &c.Generate.InteractiveHeatmapsSpeeds }},
 	{name: "generate.batch_size", kind: kindInt, field: func(c *Config) any { return &c.Generate.BatchSize }},
 	{name: "generate.max_attempts", kind: kindInt, field: func(c *Config) any { return &c.Generate.MaxAttempts }},
+	{name: "generate.window", kind: kindString, sample: `"01:00-07:00"`, field: func(c *Config) any { return &c.Generate.Window }},
+	{name: "generate.free_space_path", kind: kindString, sample: `"/srv/stash/generated"`, field: func(c *Config) any { return &c.Generate.FreeSpacePath }},
+	{name: "generate.min_free_space", kind: kindString, sample: `"50GiB"`, field: func(c *Config) any { return &c.Generate.MinFreeSpace }},
 
 	{name: "check", kind: kindTable},
 	{name: "check.concurrency", kind: kindInt, field: func(c *Config) any { return &c.Check.Concurrency }},
+	{name: "check.reverify_after", kind: kindInt, field: func(c *Config) any { return &c.Check.ReverifyAfter }},
 
 	{name: "notify", kind: kindTable},
 	{name: "notify.ping_url", kind: kindString, field: func(c *Config) any { return &c.Notify.PingURL }},
@@ -141,8 +148,12 @@ func section(key string) string {
 // leaf returns the last part of a dotted key.
 func leaf(key string) string { return key[strings.LastIndexByte(key, '.')+1:] }
 
-// example is a value to put in a hint: the built-in default as TOML.
+// example is a value to put in a hint: the key's sample, else the
+// built-in default, as TOML.
 func example(def *keyDef) string {
+	if def.sample != "" {
+		return leaf(def.name) + " = " + def.sample
+	}
 	d := Default()
 	v := entryValue(def, &d)
 	switch def.kind {

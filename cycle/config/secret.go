@@ -1,12 +1,19 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/stashgen/stashgen/cycle/notify"
 )
 
 // Redacted is what a secret prints as.
@@ -134,6 +141,130 @@ func RedactURL(raw string) string {
 		b.WriteString(fragment)
 	}
 	return b.String()
+}
+
+// Secrets lists the values no output may show, for the log handler and
+// the output filter to replace with Redacted: the Stash API key, the
+// database password the connection string carries (see dbPasswords), and
+// the secret part of the ping URL (notify.Secret). A value of fewer than
+// two characters is left out: replacing it would blank that letter in
+// every line and hide nothing. The list has no duplicates and is longest
+// first, so replacing in order never leaves part of a longer secret that
+// contains a shorter one.
+func (c *Config) Secrets() []string {
+	all := []string{c.Stash.APIKey.Reveal()}
+	all = append(all, dbPasswords(c.Database.URL)...)
+	all = append(all, notify.Secret(c.Notify.PingURL))
+
+	var out []string
+	for _, s := range all {
+		if utf8.RuneCountInString(s) >= 2 && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
+	return out
+}
+
+// dbPasswords returns the password a PostgreSQL connection string itself
+// carries, in the userinfo (postgres://u:pw@h), a ?password= parameter or
+// a key=value password='...', as pgx.ParseConfig decodes it (the parser
+// the connection uses: percent-escapes, quotes, backslashes), plus the
+// text it is written as where that differs (p%40ss for p@ss), which is
+// what a connection string that reached a log unredacted would show.
+//
+// When the string carries no password, pgx fills one in from PGPASSWORD,
+// a service file or ~/.pgpass; those are left out. They are not part of
+// the configuration, they would be read again on every call, and a .pgpass
+// password such as "postgres" would blank that word in every line.
+//
+// A string pgx cannot parse (Load rejects those) still yields the password
+// as written, where the rules below find one: over-redacting is the safe
+// side.
+func dbPasswords(raw string) []string {
+	written := writtenPasswords(raw)
+	if len(written) == 0 {
+		return nil
+	}
+	if pc, err := pgx.ParseConfig(raw); err == nil && pc.Password != "" {
+		written = append(written, pc.Password)
+	}
+	return written
+}
+
+// writtenPasswords finds the non-empty passwords in a connection string
+// by pgconn's rules, as they are written: a URL when it starts with
+// postgres:// or postgresql://, else key=value pairs.
+func writtenPasswords(raw string) []string {
+	for _, scheme := range []string{"postgresql://", "postgres://"} {
+		if rest, ok := strings.CutPrefix(raw, scheme); ok {
+			return urlPasswords(rest)
+		}
+	}
+	return keywordPasswords(raw)
+}
+
+// urlPasswords reads the userinfo password (the userinfo ends at the
+// first '@' when no '/' comes before it, as in libpq) and every
+// password= query parameter.
+func urlPasswords(rest string) []string {
+	var out []string
+	if i := strings.IndexAny(rest, "@/"); i >= 0 && rest[i] == '@' {
+		if _, pw, ok := strings.Cut(rest[:i], ":"); ok && pw != "" {
+			out = append(out, pw)
+		}
+		rest = rest[i+1:]
+	}
+	_, query, _ := strings.Cut(rest, "?")
+	for query != "" {
+		var pair string
+		pair, query, _ = strings.Cut(query, "&")
+		k, v, _ := strings.Cut(pair, "=")
+		if name, err := url.PathUnescape(k); (err == nil && name == "password" || k == "password") && v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// keywordPasswords reads every password=value of a key=value string: the
+// value is 'quoted' (a backslash escapes the next character) or runs to
+// the next space. It returns the text inside the quotes, escapes and all;
+// an unterminated quote runs to the end.
+func keywordPasswords(s string) []string {
+	const spaces = " \t\n\r\v\f"
+	var out []string
+	for {
+		s = strings.TrimLeft(s, spaces)
+		eq := strings.IndexByte(s, '=')
+		if eq < 0 {
+			return out
+		}
+		key := strings.Trim(s[:eq], spaces)
+		s = strings.TrimLeft(s[eq+1:], spaces)
+		quoted := strings.HasPrefix(s, "'")
+		start, end := 0, 0
+		if quoted {
+			start, end = 1, 1
+		}
+		for end < len(s) {
+			if quoted && s[end] == '\'' || !quoted && strings.IndexByte(spaces, s[end]) >= 0 {
+				break
+			}
+			if s[end] == '\\' {
+				end++
+			}
+			end++
+		}
+		end = min(end, len(s))
+		if value := s[start:end]; key == "password" && value != "" {
+			out = append(out, value)
+		}
+		if quoted && end < len(s) {
+			end++ // the closing quote
+		}
+		s = s[end:]
+	}
 }
 
 // hasSecret reports whether RedactURL would hide something in raw.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -156,5 +158,92 @@ func TestError_EscapesControlCharacters(t *testing.T) {
 	e := firstError(t, err)
 	if strings.ContainsRune(e.Error(), 0x1b) {
 		t.Errorf("error %q carries an escape character", e.Error())
+	}
+}
+
+func TestConfig_Secrets(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		apiKey  string
+		dbURL   string
+		pingURL string
+		want    []string // in order
+	}{
+		{"none", "", "postgres://stashgen@localhost:5432/stashgen", "", nil},
+		{"api key", testSecret, "postgres://stashgen@db/stashgen", "", []string{testSecret}},
+		{"userinfo", "", "postgres://stashgen:hunter22@db:5432/stashgen", "", []string{"hunter22"}},
+		{"postgresql scheme", "", "postgresql://stashgen:hunter22@db/stashgen", "", []string{"hunter22"}},
+		{"query parameter", "", "postgres://u@h/db?password=secret", "", []string{"secret"}},
+		{"query parameter among others", "", "postgres://u@h/db?sslmode=disable&password=secret&application_name=x", "", []string{"secret"}},
+		{"percent-encoded, both forms", "", "postgres://u:p%40ss%20word@db/x", "", []string{"p%40ss%20word", "p@ss word"}},
+		{"keyword DSN, quotes and spaces", "", "host=db user=stashgen password='a b-secret' dbname=stashgen", "", []string{"a b-secret"}},
+		{"keyword DSN, escaped quote", "", `host=db password='it\'s secret'`, "", []string{`it\'s secret`, "it's secret"}},
+		{"keyword DSN, unquoted", "", "host=db password=hunter22 sslmode=disable", "", []string{"hunter22"}},
+		{"keyword DSN, spaces around =", "", "host=db password = 'hunter 22'", "", []string{"hunter 22"}},
+		{"keyword DSN, password inside another value", "", "host=db options='-c password=decoy'", "", nil},
+		{"one-character password", "k", "postgres://u:x@db/x", "", nil},
+		{"one multibyte character", "", "host=db password=é", "", nil},
+		{"two characters", "", "postgres://u:xy@db/x", "", []string{"xy"}},
+		{"empty password", "", "postgres://u:@db/x?password=", "", nil},
+		{"unparseable URL: the written password", "", "postgres://u:hunter22@db:port/x", "", []string{"hunter22"}},
+		{"unparseable DSN: the written password", "", "host=db password='a b-secret", "", []string{"a b-secret"}},
+		{"unparseable, no password", "", "::::not a url", "", nil},
+		{"ping URL", "", "postgres://db/x", "https://hc-ping.com/0f6b1e4c-uuid", []string{"/0f6b1e4c-uuid"}},
+		{"all three, longest first, no duplicates", "abcdef", "postgres://u:abcdef@db/x?password=abcdefgh", "https://hc-ping.com/0f6b1e4c-uuid",
+			[]string{"/0f6b1e4c-uuid", "abcdefgh", "abcdef"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := Default()
+			c.Stash.APIKey = Secret(tt.apiKey)
+			c.Database.URL = tt.dbURL
+			c.Notify.PingURL = tt.pingURL
+			got := c.Secrets()
+			if strings.Join(got, "|") != strings.Join(tt.want, "|") {
+				t.Errorf("Secrets() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestConfig_SecretsRedactALogLine is the bug the hand-written parser in
+// main had: for password='a b-secret' it found "a", and every a in every
+// log line became <redacted>.
+func TestConfig_SecretsRedactALogLine(t *testing.T) {
+	t.Parallel()
+	c := Default()
+	c.Database.URL = "host=db user=stashgen password='a b-secret' dbname=stashgen"
+	line := `level=ERROR msg="connect to database" stash=http://localhost:9999 database.url="host=db user=stashgen password='a b-secret' dbname=stashgen" err="a b-secret rejected"`
+	for _, s := range c.Secrets() {
+		line = strings.ReplaceAll(line, s, Redacted)
+	}
+	want := `level=ERROR msg="connect to database" stash=http://localhost:9999 database.url="host=db user=stashgen password='<redacted>' dbname=stashgen" err="<redacted> rejected"`
+	if line != want {
+		t.Errorf("got  %s\nwant %s", line, want)
+	}
+}
+
+// TestConfig_SecretsIgnoreTheEnvironment pins a choice: only the password
+// the connection string carries is listed, not the one pgx would take from
+// PGPASSWORD or a passfile. Not parallel: it sets the environment.
+func TestConfig_SecretsIgnoreTheEnvironment(t *testing.T) {
+	passfile := filepath.Join(t.TempDir(), "pgpass")
+	if err := os.WriteFile(passfile, []byte("*:*:*:*:passfilesecret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PGPASSFILE", passfile)
+	for _, env := range []string{"", "envsecret"} {
+		t.Setenv("PGPASSWORD", env)
+		c := Default()
+		c.Database.URL = "postgres://stashgen@db/stashgen"
+		if got := c.Secrets(); len(got) != 0 {
+			t.Errorf("PGPASSWORD=%q: Secrets() = %q, want none", env, got)
+		}
+		c.Database.URL = "postgres://stashgen:hunter22@db/stashgen"
+		if got := c.Secrets(); strings.Join(got, "|") != "hunter22" {
+			t.Errorf("PGPASSWORD=%q: Secrets() = %q, want the URL's own", env, got)
+		}
 	}
 }

@@ -14,6 +14,9 @@ func TestEntries(t *testing.T) {
 	cfg.Database.URL = "postgres://stashgen:hunter22@db:5432/stashgen"
 	off := false
 	cfg.Generate.Transcodes = &off
+	cfg.Generate.Window = "22:00-06:00"
+	cfg.Generate.FreeSpacePath = "/srv/stash/generated"
+	cfg.Generate.MinFreeSpace = "10%"
 
 	got := map[string]string{}
 	var order []string
@@ -37,6 +40,10 @@ func TestEntries(t *testing.T) {
 		"generate.batch_size":       "500",
 		"notify.ping_on_skip":       "false",
 		"stash.unavailable_timeout": "300",
+		"generate.window":           "22:00-06:00",
+		"generate.free_space_path":  "/srv/stash/generated",
+		"generate.min_free_space":   "10%",
+		"check.reverify_after":      "604800",
 	}
 	for k, v := range want {
 		if got[k] != v {
@@ -49,7 +56,8 @@ func TestEntries(t *testing.T) {
 		"generate.covers", "generate.sprites", "generate.previews", "generate.image_previews", "generate.markers",
 		"generate.marker_image_previews", "generate.marker_screenshots", "generate.phashes", "generate.transcodes",
 		"generate.interactive_heatmaps_speeds", "generate.batch_size", "generate.max_attempts",
-		"check.concurrency", "notify.ping_url", "notify.ping_on_skip"}
+		"generate.window", "generate.free_space_path", "generate.min_free_space",
+		"check.concurrency", "check.reverify_after", "notify.ping_url", "notify.ping_on_skip"}
 	if strings.Join(order, " ") != strings.Join(wantOrder, " ") {
 		t.Errorf("order:\n got %v\nwant %v", order, wantOrder)
 	}

@@ -1,18 +1,29 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"path/filepath"
 	"regexp"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/stashgen/stashgen/cycle/fence"
 )
 
 // maxSeconds caps every duration key: far beyond any sensible setting, and
 // far below where time.Duration would overflow.
 const maxSeconds = 30 * 24 * 60 * 60
+
+// maxReverifySeconds caps check.reverify_after. It is not a wait but an
+// age, so maxSeconds is too tight: re-probing every 90 days, or twice a
+// year, is a reasonable choice for a large library on slow disks. A year is
+// the cap because beyond it a user means "never" (which is 0), and a value
+// typed in milliseconds (604800000 for 7 days) lands far above it.
+const maxReverifySeconds = 365 * 24 * 60 * 60
 
 var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 
@@ -59,11 +70,114 @@ func (l *loader) validate() []*Error {
 
 	add(l.count("generate.batch_size", c.Generate.BatchSize))
 	add(l.count("generate.max_attempts", c.Generate.MaxAttempts))
+	errs = append(errs, l.fence()...)
 	add(l.count("check.concurrency", c.Check.Concurrency))
+	switch n := c.Check.ReverifyAfter; {
+	case n < 0:
+		add(l.errorf("check.reverify_after",
+			"reverify_after = 604800 probes a complete scene again after 7 days; 0 turns that off",
+			"must be 0 (off) or a number of seconds (got %d)", n))
+	case n > maxReverifySeconds:
+		add(l.errorf("check.reverify_after",
+			"it is in seconds, not milliseconds: 90 days is 7776000; 0 turns it off",
+			"must be at most %d seconds, 365 days (got %d)", maxReverifySeconds, n))
+	}
 	if c.Notify.PingURL != "" {
 		add(l.httpURL("notify.ping_url", c.Notify.PingURL, true))
 	}
 	return errs
+}
+
+// Forms of the fence keys, for messages.
+const (
+	windowForm = "HH:MM-HH:MM in 24-hour local time"
+	floorForm  = `a size like "50GiB" or a percentage like "10%"`
+)
+
+// fence checks the maintenance window and the free-space floor and, when
+// they are valid, fills in Generate.Fence. It measures free_space_path
+// once: a path that cannot be measured at start is a configuration error,
+// not a floor that silently never trips.
+func (l *loader) fence() []*Error {
+	g := &l.cfg.Generate
+	var errs []*Error
+	w, err := fence.ParseWindow(g.Window)
+	if err != nil {
+		errs = append(errs, l.fenceSyntax("generate.window", windowForm, g.Window, err,
+			`write it like window = "01:00-07:00", or "22:00-06:00" to span midnight, or "" to allow any time`))
+	}
+	floor, err := fence.ParseFloor(g.MinFreeSpace)
+	floorOK := err == nil
+	if !floorOK {
+		errs = append(errs, l.fenceSyntax("generate.min_free_space", floorForm, g.MinFreeSpace, err,
+			`write it like min_free_space = "50GiB" (50·1024³ bytes), "50GB" (50·1000³) or "10%" of the filesystem, or "" for no floor`))
+	}
+
+	path := g.FreeSpacePath
+	pathHint := `the folder where Stash writes generated files, as seen from this host, e.g. free_space_path = "/srv/stash/generated"`
+	pathOK := path == "" || filepath.IsAbs(path)
+	if !pathOK {
+		errs = append(errs, l.errorf("generate.free_space_path", "give the full path of "+pathHint,
+			"must be an absolute path (got %q)", path))
+	}
+	switch {
+	case path != "" && g.MinFreeSpace == "":
+		errs = append(errs, l.errorf("generate.free_space_path",
+			`add min_free_space = "50GiB" (or "10%") to [generate], or remove free_space_path`,
+			"is set (got %q) but generate.min_free_space is not, so there is no floor to keep", path))
+	case path == "" && g.MinFreeSpace != "":
+		errs = append(errs, l.errorf("generate.min_free_space",
+			"add free_space_path to [generate]: "+pathHint+`; or set min_free_space = "" for no floor`,
+			"is set (got %q) but generate.free_space_path is not, so there is nowhere to measure it", g.MinFreeSpace))
+	case path != "" && pathOK && floorOK:
+		if e := l.measure(path, floor); e != nil {
+			errs = append(errs, e)
+		}
+	}
+	if len(errs) == 0 {
+		g.Fence = fence.Fence{Window: w, Floor: floor, Path: path}
+	}
+	return errs
+}
+
+// fenceSyntax is the error for a window or floor fence cannot parse: the
+// expected form, then fence's reason.
+func (l *loader) fenceSyntax(key, form, value string, err error, hint string) *Error {
+	reason := err.Error()
+	var pe *fence.ParseError
+	if errors.As(err, &pe) {
+		reason = pe.Reason
+	}
+	return l.errorf(key, hint, "must be %s; %s (got %q)", form, reason, value)
+}
+
+// measure checks that the floor's path can be measured now, and that the
+// floor fits in its filesystem: one that never can would keep every run
+// standing aside.
+func (l *loader) measure(path string, floor fence.Floor) *Error {
+	space, err := fence.Measure(path)
+	if err != nil {
+		hint := "make it readable by the user stashgen runs as, or point free_space_path at another folder on the same disk"
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			hint = "fix the path, or create the folder: it is where Stash writes generated files (generated: in Stash's config.yml), " +
+				"as seen from this host; under systemd, ProtectHome=yes hides /home, /root and /run/user"
+		case errors.Is(err, fs.ErrPermission):
+			hint = "let the user stashgen runs as reach it (search permission on every directory above it)"
+		case errors.Is(err, errors.ErrUnsupported):
+			hint = "the free-space floor works on Linux only; remove free_space_path and min_free_space"
+		case errors.Is(err, fence.ErrNoSize):
+			hint = "point it at a folder on the disk Stash writes generated files to"
+		}
+		e := l.errorf("generate.free_space_path", hint, "%s", err)
+		e.Err = err
+		return e
+	}
+	if b := floor.Bytes(space.Total); b > space.Total {
+		return l.errorf("generate.min_free_space", `lower it, or give a percentage of the filesystem such as "10%"`,
+			"is more than the whole filesystem at %s, %s (got %q)", path, fence.Bytes(space.Total), floor.String())
+	}
+	return nil
 }
 
 func (l *loader) seconds(key string, n int) *Error {
