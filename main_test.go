@@ -33,6 +33,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sys/unix"
 
+	"github.com/stashgen/stashgen/cycle/config"
 	"github.com/stashgen/stashgen/cycle/report"
 	"github.com/stashgen/stashgen/db/dbtest"
 	"github.com/stashgen/stashgen/stash/stashtest"
@@ -1009,12 +1010,44 @@ func TestE2E_SystemdMatchesContrib(t *testing.T) {
 
 // Every command, run with a known API key, a database password and a
 // secret ping URL in a config file others can read: none of the three
-// appears in any output, ping or database row, and the file's
-// permissions are warned about once per command, with the run's id.
+// appears in any output, ping or database row, nothing else is redacted
+// with them, and the file's permissions are warned about once per
+// command, with the run's id. The database password is given in each form
+// a connection string can carry it.
 func TestE2E_EveryCommandKeepsSecrets(t *testing.T) {
 	t.Parallel()
+	forms := []struct {
+		name, pass string
+		dsn        func(u *url.URL, role, pass string) string
+	}{
+		{"userinfo", "dbPASS-never-printed-93f1", func(u *url.URL, role, pass string) string {
+			u.User = url.UserPassword(role, pass)
+			return u.String()
+		}},
+		{"query parameter", "dbPASS-query-param-5e2a", func(u *url.URL, role, pass string) string {
+			u.User = url.User(role)
+			q := u.Query()
+			q.Set("password", pass)
+			u.RawQuery = q.Encode()
+			return u.String()
+		}},
+		// A quoted keyword DSN with a space: the password starts with the
+		// letter "a", which a naive parser takes for the whole password.
+		{"keyword DSN", "a bPASS-keyword-dsn-7c40", func(u *url.URL, role, pass string) string {
+			return fmt.Sprintf("host=%s port=%s dbname=%s user=%s password='%s'",
+				u.Hostname(), u.Port(), strings.TrimPrefix(u.Path, "/"), role, pass)
+		}},
+	}
+	for _, form := range forms {
+		t.Run(form.name, func(t *testing.T) {
+			t.Parallel()
+			keepsSecrets(t, form.pass, form.dsn)
+		})
+	}
+}
+
+func keepsSecrets(t *testing.T, dbPass string, dsn func(u *url.URL, role, pass string) string) {
 	e := newE2E(t, "")
-	const dbPass = "dbPASS-never-printed-93f1"
 	role := "stashgen_secret_" + strings.ReplaceAll(strconv.FormatInt(time.Now().UnixNano(), 36), "-", "")
 	dbName := strings.TrimPrefix(mustParse(t, e.dbURL).Path, "/")
 	e.exec(fmt.Sprintf(`CREATE ROLE %s LOGIN PASSWORD '%s'`, role, dbPass))
@@ -1027,8 +1060,6 @@ func TestE2E_EveryCommandKeepsSecrets(t *testing.T) {
 			_ = conn.Close(context.Background())
 		}
 	})
-	u := mustParse(t, e.dbURL)
-	u.User = url.UserPassword(role, dbPass)
 	ps := newPingServer(t, http.StatusOK)
 	cfg := fmt.Sprintf(`lock_file = %q
 
@@ -1042,7 +1073,7 @@ url = %q
 
 [notify]
 ping_url = %q
-`, e.lock, e.fake.URL(), e2eKey, u.String(), ps.URL+pingSecret)
+`, e.lock, e.fake.URL(), e2eKey, dsn(mustParse(t, e.dbURL), role, dbPass), ps.URL+pingSecret)
 	if err := os.WriteFile(e.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -1055,9 +1086,9 @@ ping_url = %q
 	secrets := []string{e2eKey, dbPass, pingSecret}
 	var outputs []string
 	for _, args := range [][]string{
-		{"once", "--dry-run"}, {"check", "--dry-run"}, {"once"}, {"check"}, {"status"}, {"status", "--json"},
-		{"history"}, {"history", "--json"}, {"config", "check"}, {"config", "show"}, {"migrate"}, {"version"},
-		{"reset", id}, {"systemd"},
+		{"once", "--dry-run"}, {"once", "--dry-run", "--json"}, {"check", "--dry-run"}, {"once"}, {"check"},
+		{"status"}, {"status", "--json"}, {"history"}, {"history", "--json"}, {"config", "check"}, {"config", "show"},
+		{"migrate"}, {"version"}, {"reset", id}, {"systemd"},
 	} {
 		cmd := exec.Command(binary, args...)
 		cmd.Env = append(os.Environ(), "STASHGEN_CONFIG="+e.config)
@@ -1079,10 +1110,13 @@ ping_url = %q
 			if warnings != 1 || !regexp.MustCompile(`level=WARN msg="config [^\n]*is readable by other users[^\n]* run_id=\d+`).MatchString(all) {
 				t.Errorf("%s: want one permission warning with the run id:\n%s", name, all)
 			}
-		case "once --dry-run", "check --dry-run", "status", "status --json", "history", "history --json", "config check":
+		case "once --dry-run", "once --dry-run --json", "check --dry-run", "status", "status --json", "history", "history --json", "config check":
 			if warnings != 1 {
 				t.Errorf("%s: %d permission warnings, want 1:\n%s", name, warnings, all)
 			}
+		}
+		if name == "config show" && (!strings.Contains(o.stdout, "stash.url") || !strings.Contains(o.stdout, "database.url")) {
+			t.Errorf("config show mangled by redaction:\n%s", o.stdout)
 		}
 	}
 	for _, p := range ps.pings() {
@@ -1118,6 +1152,10 @@ ping_url = %q
 			if strings.Contains(out, s) {
 				t.Errorf("secret %q leaked in %s", s, out)
 			}
+		}
+		// Redacting the right secret leaves ordinary words alone.
+		if strings.Contains(out, "st"+config.Redacted+"sh") || strings.Contains(out, "d"+config.Redacted+"t") {
+			t.Errorf("redaction mangled ordinary words in %s", out)
 		}
 	}
 	if got := e.query(`SELECT count(*)::text FROM stashgen.runs`); got != "2" {
