@@ -42,11 +42,19 @@ func (a activity) reasons() []string {
 // activity.
 func (p *pass) activity(ctx context.Context) (activity, error) {
 	var a activity
-	jobs, err := p.Stash.JobQueue(ctx)
+	var err error
+	if p.set.Toggles.Complete() {
+		a.stash, err = p.Stash.JobQueue(ctx)
+	} else {
+		// Stash's generate defaults come along, so that a change of them is
+		// noticed without a request of its own.
+		var d stash.Toggles
+		a.stash, d, err = p.Stash.QueueAndDefaults(ctx)
+		p.fromStash = &d
+	}
 	if err != nil {
 		return a, err
 	}
-	a.stash = jobs
 	if p.ledgerFresh {
 		a.ledger = p.ledger
 		return a, nil

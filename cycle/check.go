@@ -15,6 +15,7 @@ type CheckStats struct {
 	Incomplete  int
 	Gone        int // Stash no longer has them; rows removed
 	GoneMarkers int
+	Reverified  int // of Checked, scenes re-verified for their age
 }
 
 // checkChunk is how many scenes are probed between database writes.
@@ -45,7 +46,7 @@ func (p *pass) checkScenes(ctx context.Context, full bool) (CheckStats, error) {
 			break
 		}
 		after = refs[len(refs)-1].ID
-		v, err := p.verifyAndRecord(ctx, refs)
+		v, err := p.verifyAndRecord(ctx, refs, false)
 		if err != nil {
 			return st, err
 		}
@@ -53,6 +54,11 @@ func (p *pass) checkScenes(ctx context.Context, full bool) (CheckStats, error) {
 		if every.due() {
 			p.log.Info("checking scenes", "checked", st.Checked, "complete", st.Complete,
 				"incomplete", st.Incomplete, "elapsed", time.Since(started).Round(time.Second).String())
+		}
+	}
+	if !full {
+		if err := p.reverify(ctx, &st); err != nil {
+			return st, err
 		}
 	}
 	if st.Checked > 0 || full {
@@ -75,8 +81,36 @@ func (st *CheckStats) add(v verification) {
 	st.GoneMarkers += len(v.GoneMarkers)
 }
 
-// probeStored probes scenes read from the database, with their markers.
-func (p *pass) probeStored(ctx context.Context, refs []db.SceneRef) (verification, error) {
+// reverify probes this run's share of the generated scenes whose check is
+// older than reverify_after, oldest first: ceil(N × job_interval /
+// reverify_after) of the N scenes, so that a library checked all at once
+// comes due a share a run, spread over the period. A scene found complete
+// gets a fresh check time; one found incomplete is pending as usual.
+func (p *pass) reverify(ctx context.Context, st *CheckStats) error {
+	if p.set.ReverifyAfter <= 0 {
+		return nil
+	}
+	share := float64(p.set.JobInterval) / float64(p.set.ReverifyAfter)
+	due, err := p.Store.DueForReverify(ctx, p.set.ReverifyAfter, share)
+	if err != nil || len(due) == 0 {
+		return err
+	}
+	p.log.Info("re-verifying scenes whose last check is older than reverify_after", KeySceneCount, len(due),
+		"reverify_after", p.set.ReverifyAfter.String())
+	for start := 0; start < len(due); start += checkChunk {
+		v, err := p.verifyAndRecord(ctx, due[start:min(start+checkChunk, len(due))], false)
+		if err != nil {
+			return err
+		}
+		st.add(v)
+		st.Reverified += len(v.Verdicts) + len(v.GoneScenes)
+	}
+	return nil
+}
+
+// probeStored probes scenes read from the database, with their markers;
+// everything probes every wanted file of every scene (see verify).
+func (p *pass) probeStored(ctx context.Context, refs []db.SceneRef, everything bool) (verification, error) {
 	t, err := p.wanted(ctx)
 	if err != nil {
 		return verification{}, err
@@ -91,17 +125,17 @@ func (p *pass) probeStored(ctx context.Context, refs []db.SceneRef) (verificatio
 			return verification{}, err
 		}
 	}
-	return p.verify(ctx, t.Wanted(), refs, markers)
+	return p.verify(ctx, t.Wanted(), refs, markers, everything)
 }
 
 // verifyAndRecord probes refs and writes the verdicts, dropping what Stash
 // deleted.
-func (p *pass) verifyAndRecord(ctx context.Context, refs []db.SceneRef) (verification, error) {
-	v, err := p.probeStored(ctx, refs)
+func (p *pass) verifyAndRecord(ctx context.Context, refs []db.SceneRef, everything bool) (verification, error) {
+	v, err := p.probeStored(ctx, refs, everything)
 	if err != nil {
 		return v, err
 	}
-	if err := p.Store.RecordVerdicts(ctx, v.Verdicts); err != nil {
+	if err := p.Store.RecordVerdicts(ctx, v.Verdicts, p.toggles.Wanted().Strings()); err != nil {
 		return v, err
 	}
 	if err := p.Store.DeleteScenes(ctx, v.GoneScenes); err != nil {

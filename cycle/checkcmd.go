@@ -14,7 +14,7 @@ func (r *Runner) Check(full bool) Body {
 	return func(ctx context.Context, run *Run) Result {
 		p := r.newPass(run)
 		c := checkPass{pass: p, full: full, since: run.Started}
-		return p.result(ctx, p.do(ctx, c.clock, c.sync, c.sweep, c.check, c.count))
+		return p.result(ctx, p.do(ctx, c.clock, p.noteWanted, c.sync, c.sweep, c.check, c.count))
 	}
 }
 

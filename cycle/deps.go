@@ -13,6 +13,7 @@ import (
 type Stash interface {
 	URL() string
 	JobQueue(ctx context.Context) ([]stash.Job, error)
+	QueueAndDefaults(ctx context.Context) ([]stash.Job, stash.Toggles, error)
 	FindJob(ctx context.Context, id string) (stash.Job, error)
 	StopJob(ctx context.Context, id string) error
 	Generate(ctx context.Context, in stash.GenerateInput) (stash.Launch, error)
@@ -51,14 +52,18 @@ type Store interface {
 	UpsertScenes(ctx context.Context, rows []db.SceneRow) error
 	UpsertMarkers(ctx context.Context, rows []db.MarkerRow, resetScenes bool) error
 	MaxSceneID(ctx context.Context) (int64, error)
-	Cursor(ctx context.Context, name string) (string, error)
+	Cursors(ctx context.Context) (map[string]string, error)
 	SetCursor(ctx context.Context, name, cursor string) error
 	PendingCounts(ctx context.Context) (db.Counts, error)
 	PendingScenes(ctx context.Context, limit int) ([]int64, error)
 	CheckCandidates(ctx context.Context, full bool, afterID int64, limit int) ([]db.SceneRef, error)
 	ScenesByID(ctx context.Context, ids []int64) ([]db.SceneRef, error)
 	MarkersOf(ctx context.Context, sceneIDs []int64) ([]db.MarkerRef, error)
-	RecordVerdicts(ctx context.Context, vs []db.Verdict) error
+	RecordVerdicts(ctx context.Context, vs []db.Verdict, checkedFor []string) error
+	Wanted(ctx context.Context, wanted, removed []string, first bool) (int64, error)
+	StaleFor(ctx context.Context, wanted []string) (int, error)
+	DueForReverify(ctx context.Context, age time.Duration, share float64) ([]db.SceneRef, error)
+	MissingCounts(ctx context.Context) (map[string]int, error)
 	RecordAttempts(ctx context.Context, ids []int64, maxAttempts int, base time.Duration) ([]db.Attempt, error)
 	DeleteScenes(ctx context.Context, ids []int64) error
 	DeleteMarkers(ctx context.Context, ids []int64) error
@@ -76,6 +81,8 @@ func SettingsFrom(cfg *config.Config) Settings {
 		BatchSize:          cfg.Generate.BatchSize,
 		MaxAttempts:        cfg.Generate.MaxAttempts,
 		Concurrency:        cfg.Check.Concurrency,
+		ReverifyAfter:      cfg.Check.Reverify(),
+		JobInterval:        cfg.JobInterval(),
 	}
 }
 
@@ -96,6 +103,12 @@ type Settings struct {
 	// CleanupTimeout bounds each database write or read a run makes after
 	// it was interrupted, when nothing else would stop it.
 	CleanupTimeout time.Duration
+	// ReverifyAfter is how old a generated scene's check may get before a
+	// run probes it again; 0 turns re-verification off.
+	ReverifyAfter time.Duration
+	// JobInterval is how often runs start: with ReverifyAfter it sets each
+	// run's share of the re-verification.
+	JobInterval time.Duration
 }
 
 func (s Settings) withDefaults() Settings {
@@ -128,6 +141,9 @@ func (s Settings) withDefaults() Settings {
 	}
 	if s.CleanupTimeout <= 0 {
 		s.CleanupTimeout = 10 * time.Second
+	}
+	if s.JobInterval <= 0 {
+		s.JobInterval = time.Hour
 	}
 	return s
 }

@@ -86,9 +86,6 @@ func (r *Runner) DryRun(ctx context.Context, info DryRunInfo) (Plan, error) {
 	if err := p.planHeader(ctx, &plan); err != nil {
 		return plan, err
 	}
-	if plan.SchemaVersion == 0 {
-		p.ledgerFresh = true // no ledger yet: nothing in it
-	}
 	a, err := p.activity(ctx)
 	if err != nil {
 		return plan, err
@@ -137,11 +134,16 @@ func (r *Runner) CheckDryRun(ctx context.Context, full bool) (Plan, error) {
 	return plan, nil
 }
 
-// planHeader names where the plan's facts come from.
+// planHeader names where the plan's facts come from. Without a schema
+// there is nothing to read: the plan starts from empty tables.
 func (p *pass) planHeader(ctx context.Context, plan *Plan) error {
 	plan.Database, plan.Stash = p.Store.Host(), p.Stash.URL()
 	v, err := p.Store.SchemaVersion(ctx)
 	plan.SchemaVersion = v
+	if v == 0 {
+		p.ledgerFresh = true // no ledger yet: nothing in it
+		p.cursors, p.missed = map[string]string{}, map[stash.Resource]int{}
+	}
 	return err
 }
 
@@ -172,7 +174,7 @@ func (p *pass) plan(ctx context.Context, plan *Plan, full bool, limit int) error
 		}
 		plan.Recorded = PlanCounts{Pending: c.Pending, Backoff: c.Backoff, Quarantined: c.Quarantined}
 		if !full {
-			if cursor, err = p.Store.Cursor(ctx, cursorScenes); err != nil {
+			if cursor, _, err = p.cursor(ctx, cursorScenes); err != nil {
 				return err
 			}
 		}
@@ -225,7 +227,7 @@ func (p *pass) plan(ctx context.Context, plan *Plan, full bool, limit int) error
 				seen[s.ID] = true
 				recorded[s.ID] = s.Generated
 			}
-			v, err := p.probeStored(ctx, refs)
+			v, err := p.probeStored(ctx, refs, false)
 			if err != nil {
 				return err
 			}
@@ -255,7 +257,7 @@ func (p *pass) plan(ctx context.Context, plan *Plan, full bool, limit int) error
 			if err != nil {
 				return err
 			}
-			v, err := p.verify(ctx, t.Wanted(), refs, markers)
+			v, err := p.verify(ctx, t.Wanted(), refs, markers, false)
 			if err != nil {
 				return err
 			}

@@ -249,7 +249,7 @@ func (p *pass) verifyBatch(ctx context.Context, ids []int64) (verification, erro
 	if err != nil {
 		return verification{}, err
 	}
-	return p.verifyAndRecord(ctx, refs)
+	return p.verifyAndRecord(ctx, refs, true)
 }
 
 func (p *pass) recordAttempts(ctx context.Context, log *slog.Logger, ids []int64) {

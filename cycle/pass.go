@@ -19,9 +19,17 @@ type pass struct {
 	log *slog.Logger
 	set Settings
 
-	// toggles are the effective generate toggles, resolved once.
-	toggles  stash.Toggles
-	resolved bool
+	// toggles are the effective generate toggles, resolved once;
+	// fromStash are Stash's generate defaults when the busy check read
+	// them with the queue.
+	toggles   stash.Toggles
+	resolved  bool
+	fromStash *stash.Toggles
+	// cursors are the sync_state rows, read once.
+	cursors map[string]string
+	// missed counts the resource kinds found missing, most first in a
+	// quiet probe; nil until the first quiet probe reads the stored ones.
+	missed map[stash.Resource]int
 
 	// ledger is the active ledger as reconcile read it; fresh says it
 	// still holds (reconcile changed nothing in it).
@@ -52,7 +60,7 @@ func (r *Runner) newPass(run *Run) *pass {
 // what is still pending, batch by batch.
 func (r *Runner) Once(ctx context.Context, run *Run) Result {
 	p := r.newPass(run)
-	return p.result(ctx, p.do(ctx, p.reconcile, p.busyCheck, p.sync, p.check, p.generate))
+	return p.result(ctx, p.do(ctx, p.reconcile, p.busyCheck, p.noteWanted, p.sync, p.check, p.generate))
 }
 
 // do runs the steps in order until one returns an error.
@@ -105,7 +113,11 @@ func (p *pass) wanted(ctx context.Context) (stash.Toggles, error) {
 	}
 	cfg := p.set.Toggles
 	var fromStash stash.Toggles
-	if !cfg.Complete() {
+	switch {
+	case cfg.Complete():
+	case p.fromStash != nil:
+		fromStash = *p.fromStash
+	default:
 		d, err := p.Stash.GenerateDefaults(ctx)
 		if err != nil {
 			return stash.Toggles{}, err

@@ -81,7 +81,7 @@ func nextCursor(old string, newest, serverStart time.Time) string {
 func (p *pass) syncScenes(ctx context.Context, full bool) (int, error) {
 	cursor := ""
 	if !full {
-		c, err := p.Store.Cursor(ctx, cursorScenes)
+		c, _, err := p.cursor(ctx, cursorScenes)
 		if err != nil {
 			return 0, err
 		}
@@ -124,7 +124,7 @@ func (p *pass) syncScenes(ctx context.Context, full bool) (int, error) {
 	}
 	next := nextCursor(cursor, newest, serverStart)
 	if next != cursor {
-		if err := p.Store.SetCursor(ctx, cursorScenes, next); err != nil {
+		if err := p.setCursor(ctx, cursorScenes, next); err != nil {
 			return written, err
 		}
 	}
@@ -156,7 +156,7 @@ type markerWindow struct{ lo, hi int64 }
 func (p *pass) syncMarkers(ctx context.Context, full bool) (int, error) {
 	cursor := ""
 	if !full {
-		c, err := p.Store.Cursor(ctx, cursorMarkers)
+		c, _, err := p.cursor(ctx, cursorMarkers)
 		if err != nil {
 			return 0, err
 		}
@@ -220,14 +220,14 @@ func (p *pass) syncMarkers(ctx context.Context, full bool) (int, error) {
 		// marker ever added would arrive in a "first pass" and not reset
 		// its scene. Any cursor before this pass is right; the scenes'
 		// cursor is one, in Stash's own offset.
-		sc, err := p.Store.Cursor(ctx, cursorScenes)
+		sc, _, err := p.cursor(ctx, cursorScenes)
 		if err != nil {
 			return written, err
 		}
 		next = sc
 	}
 	if next != cursor {
-		if err := p.Store.SetCursor(ctx, cursorMarkers, next); err != nil {
+		if err := p.setCursor(ctx, cursorMarkers, next); err != nil {
 			return written, err
 		}
 	}

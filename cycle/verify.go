@@ -3,6 +3,7 @@ package cycle
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,7 +23,14 @@ type probeTask struct {
 	marker int64 // 0 for a scene resource
 	res    stash.Resource
 	path   string
-	result stash.ProbeResult
+	result stash.ProbeResult // 0 when not probed: its scene stopped at a missing file first
+}
+
+// probeGroup is probed in order by one worker; a quiet group stops at its
+// first missing file.
+type probeGroup struct {
+	tasks []*probeTask
+	quiet bool
 }
 
 // verify decides, for each scene, whether every wanted resource exists. It
@@ -30,7 +38,16 @@ type probeTask struct {
 // or not the files exist, so each one is fetched (one byte). Covers and
 // phashes have no file to fetch and come from is_missing filters.
 // Transcodes and heatmaps cannot be checked and are never wanted here.
-func (p *pass) verify(ctx context.Context, want stash.Resources, refs []db.SceneRef, markers []db.MarkerRef) (verification, error) {
+//
+// Every probe of a missing file is a WARN line in Stash's log. So a scene
+// not known to be complete (never checked, or pending) is probed quietly:
+// its files one after another, the kind most often missing first, up to
+// the first one missing (none when its cover or phash is already missing);
+// its missing list then says what was found missing so far. A scene
+// believed complete, and every scene when everything is set (after a job,
+// which should have made every file), is probed on every wanted resource,
+// so a scene is never marked generated without all of them answering.
+func (p *pass) verify(ctx context.Context, want stash.Resources, refs []db.SceneRef, markers []db.MarkerRef, everything bool) (verification, error) {
 	var v verification
 	if len(refs) == 0 {
 		return v, nil
@@ -55,53 +72,73 @@ func (p *pass) verify(ctx context.Context, want stash.Resources, refs []db.Scene
 		missingPhash = m
 	}
 
-	index := make(map[int64]int, len(refs))
-	var tasks []*probeTask
-	add := func(scene int, marker int64, res stash.Resource, path string) {
-		tasks = append(tasks, &probeTask{scene: scene, marker: marker, res: res, path: path})
+	order, err := p.probeOrder(ctx, want, everything)
+	if err != nil {
+		return v, err
 	}
+	index := make(map[int64]int, len(refs))
+	groups := make([]*probeGroup, len(refs))
 	for i, s := range refs {
 		index[s.ID] = i
-		for _, r := range want {
+		groups[i] = &probeGroup{quiet: !everything && !s.Generated}
+	}
+	for _, r := range order {
+		for i, s := range refs {
 			if path, ok := scenePath(s, r); ok {
-				add(i, 0, r, path)
+				groups[i].tasks = append(groups[i].tasks, &probeTask{scene: i, res: r, path: path})
 			}
 		}
-	}
-	for _, m := range markers {
-		i, ok := index[m.SceneID]
-		if !ok {
-			continue
-		}
-		for _, r := range want {
+		for _, m := range markers {
+			i, ok := index[m.SceneID]
+			if !ok {
+				continue
+			}
 			if path, ok := markerPath(m, r); ok {
-				add(i, m.ID, r, path)
+				groups[i].tasks = append(groups[i].tasks, &probeTask{scene: i, marker: m.ID, res: r, path: path})
 			}
 		}
 	}
-	if err := p.probeAll(ctx, tasks); err != nil {
+	var work []*probeGroup
+	for i, g := range groups {
+		switch {
+		case g.quiet && (missingCover[refs[i].ID] || missingPhash[refs[i].ID]):
+			g.tasks = nil // already incomplete: no 404 needed to know it
+		case g.quiet:
+			work = append(work, g)
+		default:
+			for _, tk := range g.tasks { // each file its own group: all in parallel
+				work = append(work, &probeGroup{tasks: []*probeTask{tk}})
+			}
+		}
+	}
+	if err := p.probeAll(ctx, work); err != nil {
 		return v, err
 	}
 
 	gone := make([]bool, len(refs))
 	goneMarker := map[int64]bool{}
-	for _, tk := range tasks {
-		if tk.result != stash.Gone {
-			continue
-		}
-		if tk.marker == 0 {
-			gone[tk.scene] = true
-		} else if !goneMarker[tk.marker] {
-			goneMarker[tk.marker] = true
-			v.GoneMarkers = append(v.GoneMarkers, tk.marker)
+	for _, g := range groups {
+		for _, tk := range g.tasks {
+			if tk.result != stash.Gone {
+				continue
+			}
+			if tk.marker == 0 {
+				gone[tk.scene] = true
+			} else if !goneMarker[tk.marker] {
+				goneMarker[tk.marker] = true
+				v.GoneMarkers = append(v.GoneMarkers, tk.marker)
+			}
 		}
 	}
 	// A deleted marker's files are no longer wanted: they do not make its
 	// scene incomplete.
 	missing := make([][]string, len(refs))
-	for _, tk := range tasks {
-		if tk.result == stash.Missing && !goneMarker[tk.marker] {
-			missing[tk.scene] = append(missing[tk.scene], string(tk.res))
+	for _, g := range groups {
+		for _, tk := range g.tasks {
+			if tk.result == stash.Missing && !goneMarker[tk.marker] {
+				missing[tk.scene] = append(missing[tk.scene], string(tk.res))
+				p.sawMissing(tk.res)
+			}
 		}
 	}
 	for i, s := range refs {
@@ -120,6 +157,48 @@ func (p *pass) verify(ctx context.Context, want stash.Resources, refs []db.Scene
 		v.Verdicts = append(v.Verdicts, db.Verdict{SceneID: s.ID, Complete: len(m) == 0, Missing: m})
 	}
 	return v, nil
+}
+
+// quietOrder is the order a quiet probe tries files in until the checks
+// have found something missing: the video preview first (Stash makes it
+// last of a scene's files, so it is the one a stopped job most often
+// left out), then the sprite and its index, then the rest.
+var quietOrder = []stash.Resource{stash.ResPreview, stash.ResSprite, stash.ResVTT, stash.ResWebp,
+	stash.ResMarkerStream, stash.ResMarkerScreenshot, stash.ResMarkerPreview}
+
+// probeOrder is the order of the wanted files: for a full probe, as
+// wanted; for a quiet one, the kinds the checks found missing most first
+// (what the stored checks found, then this run's own findings), ties in
+// quietOrder.
+func (p *pass) probeOrder(ctx context.Context, want stash.Resources, everything bool) (stash.Resources, error) {
+	if everything {
+		return want, nil
+	}
+	if p.missed == nil {
+		counts, err := p.Store.MissingCounts(ctx)
+		if err != nil {
+			return nil, err
+		}
+		p.missed = map[stash.Resource]int{}
+		for r, n := range counts {
+			p.missed[stash.Resource(r)] = n
+		}
+	}
+	var out stash.Resources
+	for _, r := range quietOrder {
+		if want.Has(r) {
+			out = append(out, r)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b stash.Resource) int { return p.missed[b] - p.missed[a] })
+	return out, nil
+}
+
+// sawMissing counts a file found missing, for the next chunk's order.
+func (p *pass) sawMissing(r stash.Resource) {
+	if p.missed != nil {
+		p.missed[r]++
+	}
 }
 
 // scenePath is the stored path of a scene's file for r; ok is false when r
@@ -165,38 +244,48 @@ func dedupe(in []string) []string {
 	return out
 }
 
-// probeAll runs the probes with bounded concurrency. The first error that
-// is not about one file (a rejected key, Stash gone) stops the rest.
-func (p *pass) probeAll(ctx context.Context, tasks []*probeTask) error {
-	if len(tasks) == 0 {
+// probeAll runs the probe groups with bounded concurrency, each group's
+// probes in order; a quiet group stops at its first missing file. The
+// first error that is not about one file (a rejected key, Stash gone)
+// stops the rest.
+func (p *pass) probeAll(ctx context.Context, groups []*probeGroup) error {
+	if len(groups) == 0 {
 		return nil
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	work := make(chan *probeTask)
+	work := make(chan *probeGroup)
 	var wg sync.WaitGroup
 	var once sync.Once
 	var firstErr error
-	for range min(p.set.Concurrency, len(tasks)) {
+	for range min(p.set.Concurrency, len(groups)) {
 		wg.Go(func() {
-			for tk := range work {
-				if tk.path == "" {
-					tk.result = stash.Missing // Stash gave no URL for it
-					continue
+			for g := range work {
+				for _, tk := range g.tasks {
+					if tk.path == "" {
+						tk.result = stash.Missing // Stash gave no URL for it
+					} else {
+						res, err := p.Stash.Probe(ctx, tk.res, tk.path)
+						if err != nil {
+							once.Do(func() { firstErr = err; cancel(err) })
+							break
+						}
+						tk.result = res
+					}
+					// Quiet: stop at the first missing file, or a scene
+					// Stash no longer knows. A deleted marker is no
+					// reason to stop: its scene's other files still count.
+					if g.quiet && (tk.result == stash.Missing || tk.result == stash.Gone && tk.marker == 0) {
+						break
+					}
 				}
-				res, err := p.Stash.Probe(ctx, tk.res, tk.path)
-				if err != nil {
-					once.Do(func() { firstErr = err; cancel(err) })
-					continue
-				}
-				tk.result = res
 			}
 		})
 	}
 feed:
-	for _, tk := range tasks {
+	for _, g := range groups {
 		select {
-		case work <- tk:
+		case work <- g:
 		case <-ctx.Done():
 			break feed
 		}

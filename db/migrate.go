@@ -119,6 +119,15 @@ CREATE TABLE sync_state (
 	updated_at timestamptz NOT NULL DEFAULT now()
 );
 `,
+	// 2: what each scene was verified for, and the oldest checks first.
+	`
+-- The resource kinds the scene's last check covered; NULL for checks made
+-- before this column existed (the first run after the upgrade fills it in
+-- with the kinds wanted then).
+ALTER TABLE scenes ADD COLUMN checked_for text[];
+-- Rolling re-verification takes generated scenes oldest check first.
+CREATE INDEX scenes_reverify_idx ON scenes (checked_at) WHERE generated AND quarantined_at IS NULL;
+`,
 }
 
 // Version is the schema version this build expects.

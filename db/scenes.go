@@ -130,6 +130,22 @@ func (s *Store) Cursor(ctx context.Context, name string) (string, error) {
 	return c, s.wrap("read sync cursor "+name, err)
 }
 
+// Cursors returns every sync cursor by name (absent: the first full pass
+// has not completed), in one read.
+func (s *Store) Cursors(ctx context.Context) (map[string]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT name, cursor FROM sync_state`)
+	if err != nil {
+		return nil, s.wrap("read sync cursors", err)
+	}
+	out := map[string]string{}
+	var name, cursor string
+	_, err = pgx.ForEachRow(rows, []any{&name, &cursor}, func() error {
+		out[name] = cursor
+		return nil
+	})
+	return out, s.wrap("read sync cursors", err)
+}
+
 // SetCursor stores a sync cursor.
 func (s *Store) SetCursor(ctx context.Context, name, cursor string) error {
 	const q = `INSERT INTO sync_state (name, cursor, updated_at) VALUES ($1, $2, now())
@@ -198,51 +214,44 @@ type SceneRef struct {
 }
 
 // CheckCandidates returns up to limit scenes with id > afterID to probe,
-// in id order. Incremental: scenes never checked or changed since (the
-// needs_check index) and not-generated scenes that are not backing off or
-// quarantined. Full: every scene.
+// in id order. Incremental: scenes never checked, changed since, reset, or
+// whose wanted resources grew (the needs_check index), unless quarantined.
+// A scene a check already found incomplete is not among them: it waits,
+// pending, for its batch, and is verified after the batch's job. Full:
+// every scene.
 func (s *Store) CheckCandidates(ctx context.Context, full bool, afterID int64, limit int) ([]SceneRef, error) {
-	const cols = `stash_id, coalesce(preview_path, ''), coalesce(webp_path, ''), coalesce(sprite_path, ''),
-		coalesce(vtt_path, ''), generated, quarantined_at IS NOT NULL`
 	var q string
 	if full {
-		q = `SELECT ` + cols + ` FROM scenes WHERE stash_id > $1 ORDER BY stash_id LIMIT $2`
+		q = `SELECT ` + refColumns + ` FROM scenes WHERE stash_id > $1 ORDER BY stash_id LIMIT $2`
 	} else {
-		q = `SELECT ` + cols + ` FROM scenes WHERE stash_id IN (
-				(SELECT stash_id FROM scenes WHERE needs_check AND quarantined_at IS NULL AND stash_id > $1
-					ORDER BY stash_id LIMIT $2)
-				UNION
-				(SELECT stash_id FROM scenes WHERE NOT generated AND quarantined_at IS NULL
-					AND (next_attempt_at IS NULL OR next_attempt_at <= now()) AND stash_id > $1
-					ORDER BY stash_id LIMIT $2))
+		q = `SELECT ` + refColumns + ` FROM scenes WHERE needs_check AND quarantined_at IS NULL AND stash_id > $1
 			ORDER BY stash_id LIMIT $2`
 	}
 	rows, err := s.pool.Query(ctx, q, afterID, limit)
 	if err != nil {
 		return nil, s.wrap("list scenes to check", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (SceneRef, error) {
-		var r SceneRef
-		err := row.Scan(&r.ID, &r.PreviewPath, &r.WebpPath, &r.SpritePath, &r.VTTPath, &r.Generated, &r.Quarantined)
-		return r, err
-	})
+	out, err := pgx.CollectRows(rows, scanRef)
 	return out, s.wrap("list scenes to check", err)
+}
+
+// refColumns are the columns scanRef reads.
+const refColumns = `stash_id, coalesce(preview_path, ''), coalesce(webp_path, ''), coalesce(sprite_path, ''),
+	coalesce(vtt_path, ''), generated, quarantined_at IS NOT NULL`
+
+func scanRef(row pgx.CollectableRow) (SceneRef, error) {
+	var r SceneRef
+	err := row.Scan(&r.ID, &r.PreviewPath, &r.WebpPath, &r.SpritePath, &r.VTTPath, &r.Generated, &r.Quarantined)
+	return r, err
 }
 
 // ScenesByID returns the refs of the given scenes (those that exist).
 func (s *Store) ScenesByID(ctx context.Context, ids []int64) ([]SceneRef, error) {
-	const q = `SELECT stash_id, coalesce(preview_path, ''), coalesce(webp_path, ''), coalesce(sprite_path, ''),
-		coalesce(vtt_path, ''), generated, quarantined_at IS NOT NULL
-		FROM scenes WHERE stash_id = ANY($1) ORDER BY stash_id`
-	rows, err := s.pool.Query(ctx, q, ids)
+	rows, err := s.pool.Query(ctx, `SELECT `+refColumns+` FROM scenes WHERE stash_id = ANY($1) ORDER BY stash_id`, ids)
 	if err != nil {
 		return nil, s.wrap("read scenes", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (SceneRef, error) {
-		var r SceneRef
-		err := row.Scan(&r.ID, &r.PreviewPath, &r.WebpPath, &r.SpritePath, &r.VTTPath, &r.Generated, &r.Quarantined)
-		return r, err
-	})
+	out, err := pgx.CollectRows(rows, scanRef)
 	return out, s.wrap("read scenes", err)
 }
 
@@ -280,7 +289,8 @@ type Verdict struct {
 // RecordVerdicts stores check results in one statement. A complete scene
 // becomes generated (and leaves backoff and quarantine: it is done); an
 // incomplete one becomes not generated, keeping its attempt history.
-func (s *Store) RecordVerdicts(ctx context.Context, vs []Verdict) error {
+// checkedFor is the set of resource kinds the check was made for.
+func (s *Store) RecordVerdicts(ctx context.Context, vs []Verdict, checkedFor []string) error {
 	if len(vs) == 0 {
 		return nil
 	}
@@ -296,13 +306,14 @@ func (s *Store) RecordVerdicts(ctx context.Context, vs []Verdict) error {
 			needs_check = false,
 			checked_at = now(),
 			missing = CASE WHEN t.missing = '' THEN '{}'::text[] ELSE string_to_array(t.missing, ',') END,
+			checked_for = $4,
 			generated_at = CASE WHEN t.complete AND NOT s.generated THEN now() ELSE s.generated_at END,
 			attempts = CASE WHEN t.complete THEN 0 ELSE s.attempts END,
 			next_attempt_at = CASE WHEN t.complete THEN NULL ELSE s.next_attempt_at END,
 			quarantined_at = CASE WHEN t.complete THEN NULL ELSE s.quarantined_at END
 		FROM unnest($1::bigint[], $2::bool[], $3::text[]) AS t(id, complete, missing)
 		WHERE s.stash_id = t.id`
-	_, err := s.pool.Exec(ctx, q, ids, complete, missing)
+	_, err := s.pool.Exec(ctx, q, ids, complete, missing, checkedFor)
 	return s.wrap("store check results", err)
 }
 

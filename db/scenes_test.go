@@ -104,7 +104,7 @@ func TestStore_UpsertScenesKeepsVerdict(t *testing.T) {
 			ctx := t.Context()
 			e := newEnv(t)
 			addScenes(t, e, 1)
-			if err := e.s.RecordVerdicts(ctx, complete(1)); err != nil {
+			if err := e.s.RecordVerdicts(ctx, complete(1), testKinds); err != nil {
 				t.Fatal(err)
 			}
 			row := sceneRow(1, tt.updated)
@@ -152,7 +152,7 @@ func TestStore_UpsertMarkers(t *testing.T) {
 			ctx := t.Context()
 			e := newEnv(t)
 			addScenes(t, e, 1, 2)
-			if err := e.s.RecordVerdicts(ctx, complete(1, 2)); err != nil {
+			if err := e.s.RecordVerdicts(ctx, complete(1, 2), testKinds); err != nil {
 				t.Fatal(err)
 			}
 			m := db.MarkerRow{ID: 10, SceneID: 1, UpdatedAt: updated0, StreamPath: "/m/10/stream",
@@ -212,7 +212,7 @@ func TestStore_UpsertMarkersResetsOnlyForChanges(t *testing.T) {
 			if err := e.s.UpsertMarkers(ctx, []db.MarkerRow{base}, false); err != nil {
 				t.Fatal(err)
 			}
-			if err := e.s.RecordVerdicts(ctx, complete(1, 2)); err != nil {
+			if err := e.s.RecordVerdicts(ctx, complete(1, 2), testKinds); err != nil {
 				t.Fatal(err)
 			}
 			if err := e.s.UpsertMarkers(ctx, []db.MarkerRow{tt.again}, true); err != nil {
@@ -368,7 +368,10 @@ func TestStore_CheckCandidates(t *testing.T) {
 		full bool
 		want []int64
 	}{
-		{false, []int64{sNew, sBackoffOver, sChanged, sIncomplete}},
+		// Incremental: new or changed scenes only. A scene a check found
+		// incomplete (sIncomplete, sBackoffOver) waits for its batch and is
+		// verified after the job, not probed again every run.
+		{false, []int64{sNew, sChanged}},
 		{true, []int64{1, 2, 3, 4, 5, 6, 7, 8}},
 	}
 	for _, tt := range tests {
@@ -402,7 +405,7 @@ func TestStore_RecordVerdicts(t *testing.T) {
 		{SceneID: sNew, Complete: false},
 		{SceneID: 999, Complete: true}, // gone meanwhile: nothing to write
 	}
-	if err := e.s.RecordVerdicts(ctx, vs); err != nil {
+	if err := e.s.RecordVerdicts(ctx, vs, testKinds); err != nil {
 		t.Fatalf("RecordVerdicts: %v", err)
 	}
 	done := sceneState{Generated: true, Missing: []string{}}
@@ -426,7 +429,7 @@ func TestStore_RecordVerdicts(t *testing.T) {
 	if want := []int64{sBackoff, sQuarantined}; !equalIDs(gen, want) {
 		t.Errorf("scenes with generated_at = %v, want %v", gen, want)
 	}
-	if err := e.s.RecordVerdicts(ctx, nil); err != nil {
+	if err := e.s.RecordVerdicts(ctx, nil, testKinds); err != nil {
 		t.Errorf("RecordVerdicts(nil) = %v", err)
 	}
 }
@@ -447,7 +450,7 @@ func TestStore_RecordAttempts(t *testing.T) {
 			ctx := t.Context()
 			e := newEnv(t)
 			addScenes(t, e, 1, 2)
-			if err := e.s.RecordVerdicts(ctx, complete(2)); err != nil {
+			if err := e.s.RecordVerdicts(ctx, complete(2), testKinds); err != nil {
 				t.Fatal(err)
 			}
 			for n := 1; n <= tt.maxAttempts; n++ {
@@ -574,3 +577,6 @@ func TestStore_ResetScenes(t *testing.T) {
 		t.Errorf("ResetScenes(nil) = %v, %v", got, err)
 	}
 }
+
+// testKinds is what a check in these tests was made for.
+var testKinds = []string{"cover", "phash", "preview", "sprite", "vtt"}

@@ -151,10 +151,26 @@ const (
 	qFindJob  = `query FindJob($id: ID!) { findJob(input: {id: $id}) { ` + jobFields + ` } }`
 	mStopJob  = `mutation StopJob($id: ID!) { stopJob(job_id: $id) }`
 	mGenerate = `mutation Generate($input: GenerateMetadataInput!) { metadataGenerate(input: $input) }`
-	qDefaults = `query GenerateDefaults { configuration { defaults { generate {
+	defaultsFields = `configuration { defaults { generate {
 		covers sprites previews imagePreviews markers markerImagePreviews
-		markerScreenshots transcodes phashes interactiveHeatmapsSpeeds } } } }`
+		markerScreenshots transcodes phashes interactiveHeatmapsSpeeds } } }`
+	qDefaults         = `query GenerateDefaults { ` + defaultsFields + ` }`
+	qQueueAndDefaults = `query JobQueueAndDefaults { jobQueue { ` + jobFields + ` } ` + defaultsFields + ` }`
 )
+
+// defaultsAnswer is the configuration field of an answer.
+type defaultsAnswer struct {
+	Defaults struct {
+		Generate *Toggles `json:"generate"`
+	} `json:"defaults"`
+}
+
+func (d defaultsAnswer) toggles() Toggles {
+	if g := d.Defaults.Generate; g != nil {
+		return *g
+	}
+	return Toggles{}
+}
 
 // JobQueue lists queued and running jobs. Stash answers null for an empty
 // queue; that is an empty slice here.
@@ -215,16 +231,21 @@ func (c *Client) Generate(ctx context.Context, in GenerateInput) (Launch, error)
 // GenerateDefaults reads the generate options the user saved in Stash's
 // settings (what Stash's own Generate button uses). All unset when none.
 func (c *Client) GenerateDefaults(ctx context.Context) (Toggles, error) {
-	var cfg struct {
-		Defaults struct {
-			Generate *Toggles `json:"generate"`
-		} `json:"defaults"`
-	}
+	var cfg defaultsAnswer
 	if err := c.run(ctx, "configuration", qDefaults, nil, map[string]any{"configuration": &cfg}); err != nil {
 		return Toggles{}, err
 	}
-	if g := cfg.Defaults.Generate; g != nil {
-		return *g, nil
+	return cfg.toggles(), nil
+}
+
+// QueueAndDefaults is JobQueue and GenerateDefaults in one request: a run
+// that looks at the queue anyway notices a change of Stash's generate
+// defaults at no extra cost.
+func (c *Client) QueueAndDefaults(ctx context.Context) ([]Job, Toggles, error) {
+	var jobs []Job
+	var cfg defaultsAnswer
+	if err := c.run(ctx, "jobQueue", qQueueAndDefaults, nil, map[string]any{"jobQueue": &jobs, "configuration": &cfg}); err != nil {
+		return nil, Toggles{}, err
 	}
-	return Toggles{}, nil
+	return jobs, cfg.toggles(), nil
 }

@@ -85,6 +85,15 @@ func TestClient_Requests(t *testing.T) {
 				return err
 			},
 			qDefaults, ""},
+		{"QueueAndDefaults", `{"jobQueue":null,"configuration":{"defaults":{"generate":{"imagePreviews":true}}}}`,
+			func(c *Client) error {
+				jobs, g, err := c.QueueAndDefaults(context.Background())
+				if err == nil && (jobs != nil || g.ImagePreviews == nil || !*g.ImagePreviews || g.Covers != nil) {
+					err = fmt.Errorf("queue %v, defaults %+v", jobs, g)
+				}
+				return err
+			},
+			qQueueAndDefaults, ""},
 		{"Scenes", `{"findScenes":{"count":0,"scenes":[]}}`,
 			func(c *Client) error { _, err := c.Scenes(context.Background(), SceneQuery{}); return err },
 			qScenes, `{"scene_filter":{"id":{"value":0,"modifier":"GREATER_THAN"}},
