@@ -147,10 +147,10 @@ func redactRaw(raw string) string {
 const jobFields = `id status subTasks description progress startTime endTime addTime error`
 
 const (
-	qJobQueue = `query JobQueue { jobQueue { ` + jobFields + ` } }`
-	qFindJob  = `query FindJob($id: ID!) { findJob(input: {id: $id}) { ` + jobFields + ` } }`
-	mStopJob  = `mutation StopJob($id: ID!) { stopJob(job_id: $id) }`
-	mGenerate = `mutation Generate($input: GenerateMetadataInput!) { metadataGenerate(input: $input) }`
+	qJobQueue      = `query JobQueue { jobQueue { ` + jobFields + ` } }`
+	qFindJob       = `query FindJob($id: ID!) { findJob(input: {id: $id}) { ` + jobFields + ` } }`
+	mStopJob       = `mutation StopJob($id: ID!) { stopJob(job_id: $id) }`
+	mGenerate      = `mutation Generate($input: GenerateMetadataInput!) { metadataGenerate(input: $input) }`
 	defaultsFields = `configuration { defaults { generate {
 		covers sprites previews imagePreviews markers markerImagePreviews
 		markerScreenshots transcodes phashes interactiveHeatmapsSpeeds } } }`
