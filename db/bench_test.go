@@ -3,6 +3,7 @@ package db_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stashgen/stashgen/db"
 )
@@ -74,6 +75,28 @@ func BenchmarkPendingCounts(b *testing.B) {
 		}
 		if c.Pending != 1000 {
 			b.Fatalf("PendingCounts = %+v", c)
+		}
+	}
+}
+
+// BenchmarkReverifyNothingDue is the re-verification query of a run where
+// no check is old enough, over a million checked scenes: one probe of
+// scenes_reverify_idx, never a count of the table.
+//
+//	go test ./db -run '^$' -bench 'BenchmarkReverifyNothingDue' -count 5 -v
+func BenchmarkReverifyNothingDue(b *testing.B) {
+	e := benchLibrary(b)
+	e.exec(b, `UPDATE scenes SET checked_at = now(), checked_for = '{cover,phash,preview,sprite,vtt}'`)
+	e.exec(b, `VACUUM ANALYZE scenes`)
+	ctx := b.Context()
+	requireIndex(b, e, "db.ReverifySelect", "scenes_reverify_idx", db.ReverifySelect, "'7 days'", "0.006")
+	for b.Loop() {
+		refs, err := e.s.DueForReverify(ctx, 7*24*time.Hour, 0.006)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(refs) != 0 {
+			b.Fatalf("due = %d", len(refs))
 		}
 	}
 }

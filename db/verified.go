@@ -70,12 +70,12 @@ func (s *Store) StaleFor(ctx context.Context, wanted []string) (int, error) {
 // quarantined, last checked more than $1 ago by the database's clock (which
 // stamped checked_at). At most ceil(N × $2) of them, N being the scenes in
 // the table; the table is counted only when one is due, so a run where
-// nothing is due costs one probe of scenes_reverify_idx. Exported so a
+// nothing is due reads one entry of scenes_reverify_idx (its oldest). Exported so a
 // benchmark can EXPLAIN it.
 const ReverifySelect = `SELECT ` + refColumns + ` FROM scenes
 	WHERE generated AND quarantined_at IS NULL AND checked_at < now() - $1::interval
 	ORDER BY checked_at, stash_id
-	LIMIT CASE WHEN EXISTS (SELECT 1 FROM scenes WHERE generated AND quarantined_at IS NULL AND checked_at < now() - $1::interval)
+	LIMIT CASE WHEN (SELECT min(checked_at) FROM scenes WHERE generated AND quarantined_at IS NULL) < now() - $1::interval
 		THEN (SELECT ceil(count(*) * $2::float8)::bigint FROM scenes) ELSE 0 END`
 
 // DueForReverify returns the scenes whose last check is older than age,
