@@ -324,7 +324,8 @@ func (c *statusCmd) Run(ctx context.Context, e *env, cfg *config.Config, _ *slog
 	if client, err := newStash(cfg); err == nil {
 		sc = client
 	}
-	st := report.GatherStatus(ctx, store, err, sc, report.Options{Now: time.Now(), JobInterval: cfg.JobInterval(), Host: host})
+	st := report.GatherStatus(ctx, store, err, sc, report.Options{Now: time.Now(), JobInterval: cfg.JobInterval(),
+		Host: host, ReverifyAfter: cfg.Check.Reverify()})
 	if err := e.show(cfg, func(w io.Writer) error { return report.Write(w, st, c.JSON) }); err != nil {
 		return err
 	}

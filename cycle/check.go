@@ -63,7 +63,8 @@ func (p *pass) checkScenes(ctx context.Context, full bool) (CheckStats, error) {
 	}
 	if st.Checked > 0 || full {
 		p.log.Info("check done", "checked", st.Checked, "complete", st.Complete, "incomplete", st.Incomplete,
-			"gone", st.Gone, "elapsed", elapsed(started))
+			"gone", st.Gone, "reverified", st.Reverified, "file_requests", p.probes.Load(), "not_found", p.notFound.Load(),
+			"elapsed", elapsed(started))
 	}
 	return st, nil
 }

@@ -61,7 +61,7 @@ type Store interface {
 	MarkersOf(ctx context.Context, sceneIDs []int64) ([]db.MarkerRef, error)
 	RecordVerdicts(ctx context.Context, vs []db.Verdict, checkedFor []string) error
 	Wanted(ctx context.Context, wanted, removed []string, first bool) (int64, error)
-	StaleFor(ctx context.Context, wanted []string) (int, error)
+	StaleRefs(ctx context.Context, wanted []string, afterID int64, limit int) ([]db.SceneRef, error)
 	DueForReverify(ctx context.Context, age time.Duration, share float64) ([]db.SceneRef, error)
 	MissingCounts(ctx context.Context) (map[string]int, error)
 	RecordAttempts(ctx context.Context, ids []int64, maxAttempts int, base time.Duration) ([]db.Attempt, error)

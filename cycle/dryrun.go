@@ -2,6 +2,8 @@ package cycle
 
 import (
 	"context"
+	"strings"
+	"time"
 
 	"github.com/stashgen/stashgen/db"
 	"github.com/stashgen/stashgen/stash"
@@ -42,6 +44,9 @@ type Plan struct {
 	BecomeGenerated int        `json:"become_generated"` // recorded not generated (or new), found complete
 	NewlyIncomplete int        `json:"newly_incomplete"` // recorded generated (or new), found incomplete
 
+	Reprobe PlanReprobe `json:"reprobe"`
+	Cost    PlanCost    `json:"cost"`
+
 	Batch     []int64              `json:"batch"` // the first batch a run would send
 	BatchSize int                  `json:"batch_size"`
 	Input     *stash.GenerateInput `json:"input"` // what metadataGenerate would get
@@ -67,6 +72,26 @@ type PlanJob struct {
 	Status      string `json:"status"`
 	CreatedBy   string `json:"created_by,omitempty"`
 	Error       string `json:"error,omitempty"` // the ledger could not be read
+}
+
+// PlanReprobe are the generated scenes a run would probe again, and why.
+type PlanReprobe struct {
+	// ForToggles were verified before a resource kind now wanted (Added)
+	// was: turned on in the config or in Stash's settings.
+	ForToggles int      `json:"for_toggles"`
+	Added      []string `json:"added"`
+	// ForAge are this run's share of the scenes whose check is older than
+	// reverify_after.
+	ForAge               int `json:"for_age"`
+	ReverifyAfterSeconds int `json:"reverify_after_seconds"`
+}
+
+// PlanCost is what the plan's probes cost Stash: the same file requests a
+// run's check would send, each a line in Stash's log when it logs HTTP
+// access (its default), a 404 at WARN level.
+type PlanCost struct {
+	FileRequests int64 `json:"file_requests"`
+	NotFound     int64 `json:"not_found"` // of those, files missing (404)
 }
 
 // PlanCounts are not-generated scenes by state.
@@ -211,27 +236,40 @@ func (p *pass) plan(ctx context.Context, plan *Plan, full bool, limit int) error
 		}
 	}
 	seen := map[int64]bool{}
+	// probe probes stored scenes not seen yet, as the run's check would.
+	probe := func(refs []db.SceneRef) (int, error) {
+		recorded := map[int64]bool{}
+		var fresh []db.SceneRef
+		for _, s := range refs {
+			if !seen[s.ID] {
+				seen[s.ID], recorded[s.ID] = true, s.Generated
+				fresh = append(fresh, s)
+			}
+		}
+		v, err := p.probeStored(ctx, fresh, false)
+		if err != nil {
+			return 0, err
+		}
+		tally(v, recorded)
+		return len(fresh), nil
+	}
 	if schema {
 		var after int64
 		for !batchFull() {
 			refs, err := p.Store.CheckCandidates(ctx, full, after, checkChunk)
-			if err != nil {
-				return err
-			}
-			if len(refs) == 0 {
+			if err != nil || len(refs) == 0 {
+				if err != nil {
+					return err
+				}
 				break
 			}
 			after = refs[len(refs)-1].ID
-			recorded := map[int64]bool{}
-			for _, s := range refs {
-				seen[s.ID] = true
-				recorded[s.ID] = s.Generated
-			}
-			v, err := p.probeStored(ctx, refs, false)
-			if err != nil {
+			if _, err := probe(refs); err != nil {
 				return err
 			}
-			tally(v, recorded)
+		}
+		if err := p.planReprobes(ctx, plan, full, t.Wanted().Strings(), probe, batchFull); err != nil {
+			return err
 		}
 	}
 	// Scenes the sync would bring in: probe them straight from Stash.
@@ -266,6 +304,54 @@ func (p *pass) plan(ctx context.Context, plan *Plan, full bool, limit int) error
 		if len(page.Scenes) < checkChunk {
 			break
 		}
+	}
+	plan.Cost = PlanCost{FileRequests: p.probes.Load(), NotFound: p.notFound.Load()}
+	return nil
+}
+
+// planReprobes probes, read-only, the generated scenes a run would send to
+// a check again: those verified before a kind now wanted (the run's
+// noteWanted would mark them), and the run's share of those checked longer
+// ago than reverify_after (not with --full, which probes everything).
+func (p *pass) planReprobes(ctx context.Context, plan *Plan, full bool, want []string,
+	probe func([]db.SceneRef) (int, error), batchFull func() bool) error {
+	prev, known, err := p.cursor(ctx, db.WantedCursor)
+	if err != nil {
+		return err
+	}
+	if added := minus(want, strings.Split(prev, ",")); known && len(added) > 0 && plan.SchemaVersion >= 2 {
+		plan.Reprobe.Added = added
+		var after int64
+		for !batchFull() {
+			refs, err := p.Store.StaleRefs(ctx, want, after, checkChunk)
+			if err != nil || len(refs) == 0 {
+				if err != nil {
+					return err
+				}
+				break
+			}
+			after = refs[len(refs)-1].ID
+			n, err := probe(refs)
+			if err != nil {
+				return err
+			}
+			plan.Reprobe.ForToggles += n
+		}
+	}
+	if full || p.set.ReverifyAfter <= 0 || plan.SchemaVersion < 2 || batchFull() {
+		return nil
+	}
+	plan.Reprobe.ReverifyAfterSeconds = int(p.set.ReverifyAfter / time.Second)
+	due, err := p.Store.DueForReverify(ctx, p.set.ReverifyAfter, float64(p.set.JobInterval)/float64(p.set.ReverifyAfter))
+	if err != nil {
+		return err
+	}
+	for start := 0; start < len(due) && !batchFull(); start += checkChunk {
+		n, err := probe(due[start:min(start+checkChunk, len(due))])
+		if err != nil {
+			return err
+		}
+		plan.Reprobe.ForAge += n
 	}
 	return nil
 }

@@ -12,3 +12,11 @@ func (r *Runner) Sync(ctx context.Context, run *Run, full bool) (SyncStats, erro
 func (r *Runner) CheckScenes(ctx context.Context, run *Run, full bool) (CheckStats, error) {
 	return r.newPass(run).checkScenes(ctx, full)
 }
+
+// VerifyBatch is the verification after a job, on its own.
+func (r *Runner) VerifyBatch(ctx context.Context, run *Run, ids []int64) (CheckStats, error) {
+	v, err := r.newPass(run).verifyBatch(ctx, ids)
+	var st CheckStats
+	st.add(v)
+	return st, err
+}

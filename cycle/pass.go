@@ -3,6 +3,7 @@ package cycle
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/stashgen/stashgen/db"
@@ -30,6 +31,9 @@ type pass struct {
 	// missed counts the resource kinds found missing, most first in a
 	// quiet probe; nil until the first quiet probe reads the stored ones.
 	missed map[stash.Resource]int
+	// probes and notFound count the file requests this run sent to Stash
+	// and the 404s among them: each is a line in Stash's log.
+	probes, notFound atomic.Int64
 
 	// ledger is the active ledger as reconcile read it; fresh says it
 	// still holds (reconcile changed nothing in it).

@@ -282,3 +282,48 @@ func TestQuiet_StandingAsideProbesNothing(t *testing.T) {
 		t.Fatal("a run that stood aside checked scenes")
 	}
 }
+
+// The dry run shows the scenes a real run would probe again and why, what
+// its probes cost Stash, and plans the batch they lead to; it writes
+// nothing, not even the marks a real run would set.
+func TestDryRun_ShowsReprobesAndTheirCost(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.runner.Settings.ReverifyAfter = 4 * time.Hour
+	e.runner.Settings.JobInterval = time.Hour
+	e.generatedScenes(8)
+	e.wantResult(e.once(context.Background()), db.OutcomeNothingToDo, cycle.ExitOK)
+	e.exec(`UPDATE stashgen.scenes SET checked_at = now() - interval '5 hours' WHERE stash_id <= 4`)
+	e.runner.Settings.Toggles.ImagePreviews = stash.Bool(true) // no scene has a webp
+	e.fake.ResetLog()
+	before := e.queryString(`SELECT string_agg(stash_id || ':' || needs_check || ':' || checked_at, ',' ORDER BY stash_id) FROM stashgen.scenes`)
+
+	plan, err := e.runner.DryRun(context.Background(), cycle.DryRunInfo{})
+
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := plan.Reprobe; r.ForToggles != 8 || !slices.Equal(r.Added, []string{"webp"}) {
+		t.Fatalf("reprobe = %+v, want the 8 scenes verified before webp was wanted", r)
+	}
+	if plan.Outcome != db.OutcomeGenerated || len(plan.Batch) != 8 || plan.Input == nil || plan.Input.ImagePreviews == nil || !*plan.Input.ImagePreviews {
+		t.Fatalf("plan = %s, %d scenes, input %+v; want all 8 sent with image previews", plan.Outcome, len(plan.Batch), plan.Input)
+	}
+	if files, notFound := e.probes(); plan.Cost.FileRequests != int64(files) || plan.Cost.NotFound != int64(notFound) || notFound != 8 {
+		t.Fatalf("cost = %+v, the fake saw %d requests and %d 404s; want 8 404s", plan.Cost, files, notFound)
+	}
+	if n := len(e.fake.Mutations()); n != 0 {
+		t.Fatalf("the dry run sent %d mutations", n)
+	}
+	if after := e.queryString(`SELECT string_agg(stash_id || ':' || needs_check || ':' || checked_at, ',' ORDER BY stash_id) FROM stashgen.scenes`); after != before {
+		t.Fatal("the dry run wrote to the scenes table")
+	}
+
+	// Without the toggle change, the age is the reason: ceil(8 × 1/4) = 2
+	// of the 4 old checks.
+	e.runner.Settings.Toggles.ImagePreviews = nil
+	plan, err = e.runner.DryRun(context.Background(), cycle.DryRunInfo{})
+	if err != nil || plan.Reprobe.ForAge != 2 || plan.Reprobe.ForToggles != 0 || plan.Reprobe.ReverifyAfterSeconds != 4*3600 {
+		t.Fatalf("reprobe = %+v, %v; want 2 for their age", plan.Reprobe, err)
+	}
+}

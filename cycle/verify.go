@@ -271,6 +271,10 @@ func (p *pass) probeAll(ctx context.Context, groups []*probeGroup) error {
 							break
 						}
 						tk.result = res
+						p.probes.Add(1)
+						if res != stash.Present {
+							p.notFound.Add(1)
+						}
 					}
 					// Quiet: stop at the first missing file, or a scene
 					// Stash no longer knows. A deleted marker is no

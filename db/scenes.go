@@ -160,6 +160,7 @@ type Counts struct {
 	Backoff     int // failed before; waiting for next_attempt_at
 	Quarantined int // failed max_attempts times; never sent again until reset
 	Generated   int // only filled by CountAll
+	ToCheck     int // new, changed or reset scenes the next check probes; only filled by CountAll
 }
 
 // PendingCounts counts the not-generated scenes by state. It reads only
@@ -182,7 +183,8 @@ func (s *Store) CountAll(ctx context.Context) (Counts, error) {
 	if err != nil {
 		return c, err
 	}
-	err = s.pool.QueryRow(ctx, `SELECT count(*) FROM scenes WHERE generated`).Scan(&c.Generated)
+	err = s.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE generated),
+		count(*) FILTER (WHERE needs_check AND quarantined_at IS NULL) FROM scenes`).Scan(&c.Generated, &c.ToCheck)
 	return c, s.wrap("count generated scenes", err)
 }
 

@@ -56,6 +56,20 @@ func (s *Store) Wanted(ctx context.Context, wanted, removed []string, first bool
 	return n, s.wrap("record the wanted resources", err)
 }
 
+// StaleRefs lists, in id order after afterID, the generated scenes whose
+// last check did not cover every kind in wanted (what Wanted would send to
+// a check), for the dry run, which writes nothing.
+func (s *Store) StaleRefs(ctx context.Context, wanted []string, afterID int64, limit int) ([]SceneRef, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+refColumns+` FROM scenes
+		WHERE generated AND checked_for IS NOT NULL AND NOT (checked_for @> $1) AND stash_id > $2
+		ORDER BY stash_id LIMIT $3`, wanted, afterID, limit)
+	if err != nil {
+		return nil, s.wrap("list scenes checked for fewer resources", err)
+	}
+	out, err := pgx.CollectRows(rows, scanRef)
+	return out, s.wrap("list scenes checked for fewer resources", err)
+}
+
 // StaleFor counts the generated scenes whose last check did not cover
 // every kind in wanted: what a change of the wanted kinds would send to a
 // check (the dry run's figure; it writes nothing).

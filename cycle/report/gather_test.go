@@ -3,6 +3,7 @@ package report
 import (
 	"context"
 	"errors"
+	"github.com/jackc/pgx/v5"
 	"strings"
 	"testing"
 	"time"
@@ -194,5 +195,54 @@ func TestGatherHistoryAndMetrics(t *testing.T) {
 	}
 	if m.LastSuccess == nil || m.Runs[db.OutcomeGenerated] != 1 || m.Runs[db.OutcomeFailed] != 1 {
 		t.Fatalf("metrics = %+v", m)
+	}
+}
+
+// Status says how old the generated scenes' checks are, how many are due
+// for re-verification and how many one run takes, and how many new or
+// changed scenes the next check probes.
+func TestGather_CheckAges(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	url := dbtest.URL(t)
+	s, err := db.Open(ctx, url, "stashgen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	seed(t, s)
+	rows := make([]db.SceneRow, 10)
+	for i := range rows {
+		rows[i] = db.SceneRow{ID: int64(i + 1), UpdatedAt: time.Now()}
+	}
+	if err := s.UpsertScenes(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	vs := make([]db.Verdict, 8)
+	for i := range vs {
+		vs[i] = db.Verdict{SceneID: int64(i + 1), Complete: true}
+	}
+	if err := s.RecordVerdicts(ctx, vs, []string{"preview"}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `UPDATE stashgen.scenes SET checked_at = now() - interval '9 days' WHERE stash_id <= 3`); err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{Now: time.Now(), JobInterval: time.Hour, Host: "host-a", ReverifyAfter: 7 * 24 * time.Hour}
+
+	st := Gather(ctx, s, nil, opts)
+
+	c := st.Checks
+	if c == nil || c.Due != 3 || c.PerRun != 1 || c.ReverifyAfterSeconds != 604800 || c.OldestCheck == nil ||
+		time.Since(*c.OldestCheck) < 9*24*time.Hour-time.Minute || st.Scenes.ToCheck != 2 {
+		t.Fatalf("checks = %+v, scenes = %+v; want 3 due, 1 a run (ceil(10 × 1h / 7d)), oldest 9 days, 2 to check", c, st.Scenes)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/stashgen/stashgen/cycle"
 )
@@ -57,6 +58,7 @@ func WritePlan(w io.Writer, p cycle.Plan) error {
 	line("sync:", "%d scenes new or changed in stash since the last sync", p.ToSync)
 	line("pending:", "%d recorded (backing off %d, quarantined %d); %d more found incomplete by this plan's probes",
 		p.Recorded.Pending, p.Recorded.Backoff, p.Recorded.Quarantined, p.NewlyIncomplete)
+	writeReprobe(&b, p)
 	if p.Input == nil {
 		line("plan:", "nothing to generate (%s, exit %d)", p.Outcome, p.ExitCode)
 		return write(w, b.String())
@@ -93,5 +95,24 @@ func writeCheckPlan(w io.Writer, p cycle.Plan) error {
 	fmt.Fprintf(&b, "  complete (generated=true):      %d (%d of them change)\n", p.Complete, p.BecomeGenerated)
 	fmt.Fprintf(&b, "  incomplete (generated=false):   %d (%d of them change)\n", p.Incomplete, p.NewlyIncomplete)
 	fmt.Fprintf(&b, "  gone from stash (rows removed): %d\n", p.Gone)
+	writeReprobe(&b, p)
 	return write(w, b.String())
+}
+
+// writeReprobe says which generated scenes are probed again and why, and
+// what the plan's probes cost Stash.
+func writeReprobe(b *strings.Builder, p cycle.Plan) {
+	var why []string
+	if r := p.Reprobe; r.ForToggles > 0 {
+		why = append(why, fmt.Sprintf("%d verified before %s was wanted", r.ForToggles, strings.Join(r.Added, ", ")))
+	}
+	if r := p.Reprobe; r.ForAge > 0 {
+		why = append(why, fmt.Sprintf("%d whose check is older than reverify_after (%s)", r.ForAge,
+			human(time.Duration(r.ReverifyAfterSeconds)*time.Second)))
+	}
+	if len(why) > 0 {
+		fmt.Fprintf(b, "%-12s%s\n", "re-probe:", strings.Join(why, "; "))
+	}
+	fmt.Fprintf(b, "%-12s%d file requests to Stash, %d of them 404s (each a line in Stash's log; the 404s at WARN)\n",
+		"cost:", p.Cost.FileRequests, p.Cost.NotFound)
 }

@@ -139,7 +139,8 @@ func statuses() map[string]Status {
 			Stash: &StashJob{ID: "7", Description: "Generating...", Status: "RUNNING", Progress: ptr(0.45)}}},
 		Stash: StashInfo{URL: "http://stash.local:9999", Asked: true, Reachable: true,
 			Queue: []StashJob{{ID: "7", Description: "Generating...", Status: "RUNNING", Progress: ptr(0.45)}}},
-		Scenes: &SceneCounts{Pending: 1200, Backoff: 3, Quarantined: 1, Generated: 48210},
+		Scenes: &SceneCounts{Pending: 1200, Backoff: 3, Quarantined: 1, Generated: 48210, ToCheck: 40},
+		Checks: &CheckInfo{OldestCheck: at(6*24*time.Hour + 3*time.Hour), ReverifyAfterSeconds: 604800, Due: 0, PerRun: 293},
 	}
 	failed := run(44, db.OutcomeFailed, 15*time.Minute, 190*time.Second, 1)
 	failed.Error = "stash job 12 failed: ffmpeg exited with status 1 while generating the preview of /media/a very long path/that goes on/and on/scene.mp4"
@@ -163,6 +164,7 @@ func statuses() map[string]Status {
 		},
 		Stash:  StashInfo{URL: "http://stash.local:9999", Asked: true, Queue: []StashJob{}, Error: "stash unavailable at http://stash.local:9999/graphql (jobQueue): dial tcp: connection refused"},
 		Scenes: &SceneCounts{Pending: 0, Backoff: 2, Quarantined: 5, Generated: 100},
+		Checks: &CheckInfo{OldestCheck: at(30 * 24 * time.Hour)},
 	}
 	fresh := Status{
 		Now: now, JobIntervalSeconds: interval,
@@ -253,7 +255,14 @@ type statusJSON struct {
 		Backoff     *int `json:"backoff"`
 		Quarantined *int `json:"quarantined"`
 		Generated   *int `json:"generated"`
+		ToCheck     *int `json:"to_check"`
 	} `json:"scenes"`
+	Checks *struct {
+		OldestCheck          *time.Time `json:"oldest_check"`
+		ReverifyAfterSeconds *int       `json:"reverify_after_seconds"`
+		Due                  *int       `json:"due"`
+		PerRun               *int       `json:"per_run"`
+	} `json:"checks"`
 }
 
 type runJSON struct {

@@ -3,6 +3,7 @@ package report
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/stashgen/stashgen/cycle"
@@ -20,6 +21,7 @@ type StatusStore interface {
 	LastHeartbeat(ctx context.Context) (db.Heartbeat, error)
 	ActiveJobs(ctx context.Context) ([]db.Job, error)
 	CountAll(ctx context.Context) (db.Counts, error)
+	CheckAges(ctx context.Context, age time.Duration) (db.CheckAge, error)
 }
 
 // Stash is what status asks Stash: its queue, and the jobs the ledger
@@ -45,6 +47,8 @@ type Options struct {
 	Alive func(pid int) bool
 	// StashTimeout bounds the questions to Stash; 0 means 5 s.
 	StashTimeout time.Duration
+	// ReverifyAfter is check.reverify_after; 0 means off.
+	ReverifyAfter time.Duration
 }
 
 // Status is everything `stashgen status` shows. The JSON field names are
@@ -60,6 +64,7 @@ type Status struct {
 	Jobs               []JobInfo      `json:"jobs"`
 	Stash              StashInfo      `json:"stash"`
 	Scenes             *SceneCounts   `json:"scenes"`
+	Checks             *CheckInfo     `json:"checks"`
 }
 
 // DatabaseInfo says whether the database could be read.
@@ -148,6 +153,17 @@ type SceneCounts struct {
 	Backoff     int `json:"backoff"`
 	Quarantined int `json:"quarantined"`
 	Generated   int `json:"generated"`
+	// ToCheck are the new, changed or reset scenes the next check probes.
+	ToCheck int `json:"to_check"`
+}
+
+// CheckInfo is how fresh the generated scenes' checks are, and what the
+// rolling re-verification will do about it.
+type CheckInfo struct {
+	OldestCheck          *time.Time `json:"oldest_check"` // null when no generated scene
+	ReverifyAfterSeconds int        `json:"reverify_after_seconds"`
+	Due                  int        `json:"due"`     // generated scenes checked longer ago than that
+	PerRun               int        `json:"per_run"` // the most one run re-verifies
 }
 
 // recentForHealth is how many runs status reads: enough for the failure
@@ -240,13 +256,36 @@ func Gather(ctx context.Context, store StatusStore, sc Stash, opts Options) Stat
 		if err != nil {
 			return fail(err)
 		}
-		st.Scenes = &SceneCounts{Pending: c.Pending, Backoff: c.Backoff, Quarantined: c.Quarantined, Generated: c.Generated}
+		st.Scenes = &SceneCounts{Pending: c.Pending, Backoff: c.Backoff, Quarantined: c.Quarantined, Generated: c.Generated, ToCheck: c.ToCheck}
+		if st.Checks, err = checkInfo(ctx, store, c, opts); err != nil {
+			return fail(err)
+		}
 	}
 	st.Health = assess(f)
 	if sc != nil {
 		askStash(ctx, sc, &st, opts.StashTimeout)
 	}
 	return st
+}
+
+// checkInfo reads the check ages. Re-verification off: nothing is due.
+func checkInfo(ctx context.Context, store StatusStore, c db.Counts, opts Options) (*CheckInfo, error) {
+	age := opts.ReverifyAfter
+	if age <= 0 {
+		age = 100 * 365 * 24 * time.Hour
+	}
+	a, err := store.CheckAges(ctx, age)
+	if err != nil {
+		return nil, err
+	}
+	ci := &CheckInfo{OldestCheck: a.Oldest}
+	if opts.ReverifyAfter > 0 {
+		n := c.Pending + c.Backoff + c.Quarantined + c.Generated
+		ci.ReverifyAfterSeconds = int(opts.ReverifyAfter / time.Second)
+		ci.Due = a.Due
+		ci.PerRun = int(math.Ceil(float64(n) * float64(opts.JobInterval) / float64(opts.ReverifyAfter)))
+	}
+	return ci, nil
 }
 
 // Unreachable is the status when the database cannot be opened at all.

@@ -15,6 +15,7 @@ const (
 	maxJobs     = 2   // ledger jobs shown
 	maxQueue    = 2   // Stash queue entries named
 	maxTextRune = 100 // free text (errors, reasons) per line
+	maxLines    = 15  // the whole status
 )
 
 // WriteStatus prints the status for a terminal: at most 15 lines, times in
@@ -88,6 +89,11 @@ func WriteStatus(w io.Writer, st Status) error {
 	if c := st.Scenes; c != nil {
 		line("scenes:", "%d pending, %d backing off, %d quarantined, %d generated", c.Pending, c.Backoff, c.Quarantined, c.Generated)
 	}
+	// The checks line goes only where it fits: status stays within 15
+	// lines (--json always has it).
+	if c := st.Checks; c != nil && strings.Count(b.String(), "\n") < maxLines {
+		line("checks:", "%s", clip(st.checksText()))
+	}
 	return write(w, b.String())
 }
 
@@ -153,6 +159,27 @@ func (st Status) stashText() string {
 		names = append(names, strings.TrimSpace(fmt.Sprintf("#%s %s %s %s", j.ID, j.Description, j.Status, percent(j.Progress))))
 	}
 	return fmt.Sprintf("%s: %d queued: %s", s.URL, len(s.Queue), strings.Join(names, ", "))
+}
+
+// checksText says how old the checks are, what the rolling
+// re-verification will do, and what the next check probes (each probe a
+// line in Stash's log).
+func (st Status) checksText() string {
+	c := st.Checks
+	s := "none yet"
+	if c.OldestCheck != nil {
+		s = "oldest " + st.ago(*c.OldestCheck)
+	}
+	if c.ReverifyAfterSeconds > 0 {
+		s += fmt.Sprintf(", %d due (reverify_after %s, up to %d a run)", c.Due,
+			human(time.Duration(c.ReverifyAfterSeconds)*time.Second), c.PerRun)
+	} else {
+		s += ", re-verification off"
+	}
+	if st.Scenes != nil && st.Scenes.ToCheck > 0 {
+		s += fmt.Sprintf("; %d new or changed to probe", st.Scenes.ToCheck)
+	}
+	return s
 }
 
 // outcomeText is "failed (exit 1)", or just the outcome when no exit code
