@@ -36,14 +36,17 @@ func (e *benchEnv) reportCost(b *testing.B) (graphql, files, notFound int) {
 //
 //   - first: the first check of those never-generated scenes (each a quiet
 //     probe: one 404 a scene, not four);
+//
 //   - again: an incremental check with the 10,000 pending and nothing
 //     changed (no file request);
+//
 //   - idle-once: a whole once over them while they back off (nothing due,
 //     at most 3 requests);
+//
 //   - verify-500: the verification after a job of 500 scenes, 50 of which
 //     still lack their webp (every file probed; 404s only for those 50).
 //
-//	go test ./cycle -run '^$' -bench 'BenchmarkQuietCheck' -benchtime 3x -count 1
+//     go test ./cycle -run '^$' -bench 'BenchmarkQuietCheck' -benchtime 3x -count 1
 func BenchmarkQuietCheck(b *testing.B) {
 	const scenes = 10_000
 	set := cycle.Settings{Toggles: fourProbes()}
