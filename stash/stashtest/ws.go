@@ -120,7 +120,8 @@ type wsOut struct {
 func WithKeepAlive(d time.Duration) Option { return func(s *Server) { s.keepAlive = d } }
 
 // WithLogBatch sets how often at most log entries are pushed to
-// loggingSubscribe. Stash's is 1 s, the default.
+// loggingSubscribe. Stash's is 1 s, the default; 0 pushes every entry
+// within the call that logs it.
 func WithLogBatch(d time.Duration) Option { return func(s *Server) { s.logBatch = d } }
 
 // WithoutWebsocket answers every websocket upgrade with this HTTP status
