@@ -473,3 +473,37 @@ func TestSubscription_ErrWhileOpenIsNil(t *testing.T) {
 		t.Error("Err after Close")
 	}
 }
+
+func TestSubscribe_URLAndTransport(t *testing.T) {
+	t.Parallel()
+	for raw, want := range map[string]string{
+		"http://localhost:9999":               "ws://localhost:9999/graphql",
+		"https://stash.lan/stash/":            "wss://stash.lan/stash/graphql",
+		"https://admin:pw@stash.lan:443/deep": "wss://admin:pw@stash.lan:443/deep/graphql", // basic auth, as for HTTP
+	} {
+		c := newTestClient(t, raw)
+		if c.wsURL != want {
+			t.Errorf("%s: websocket URL %q, want %q", raw, c.wsURL, want)
+		}
+		noSecret(t, "websocket URL", c.wsURL)
+		// One transport for the API, files and the socket: the same proxy
+		// settings and dialer; no http.Client timeout, which would cut the
+		// socket (the handshake is bounded by a context instead).
+		tr, ok := c.wsHTTP.Transport.(*http.Transport)
+		if !ok || tr != c.files.Transport || tr != c.api.base || tr.Proxy == nil || c.wsHTTP.Timeout != 0 {
+			t.Errorf("%s: websocket client %+v", raw, c.wsHTTP)
+		}
+	}
+}
+
+func TestSubscribe_LoginRedirectIsAuth(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/login?returnURL=%2Fgraphql", http.StatusFound)
+	}))
+	t.Cleanup(srv.Close)
+	_, err := newTestClient(t, srv.URL).Subscribe(t.Context(), SubscribeOptions{})
+	if e := wantKind(t, err, KindAuth); e.Status != http.StatusFound || e.Msg != "HTTP 302 to the login page" {
+		t.Errorf("error %v", err)
+	}
+}
