@@ -34,6 +34,14 @@ type Client struct {
 	api      *apiTransport
 	gql      *graphql.Client
 	files    *http.Client
+
+	// Subscriptions: the websocket form of the GraphQL URL, and a client on
+	// the same transport (proxy, dialer) without http.Client's timeout,
+	// which coder/websocket replaces with a context.
+	wsURL   string
+	wsHTTP  *http.Client
+	timeout time.Duration
+	maxBody int64
 }
 
 // New builds a client. It does not contact Stash.
@@ -62,10 +70,15 @@ func New(o Options) (*Client, error) {
 		TLSHandshakeTimeout:   o.Timeout,
 		ResponseHeaderTimeout: o.Timeout,
 	}
+	ws := *endpoint
+	ws.Scheme = map[string]string{"http": "ws", "https": "wss"}[base.Scheme]
 	c := &Client{
 		base:     base,
 		endpoint: redactURL(endpoint),
 		key:      o.APIKey,
+		wsURL:    ws.String(),
+		timeout:  o.Timeout,
+		maxBody:  o.MaxBody,
 	}
 	c.api = &apiTransport{base: tr, key: o.APIKey, maxBody: o.MaxBody, where: c.endpoint}
 	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -74,6 +87,7 @@ func New(o Options) (*Client, error) {
 	// API key among them.
 	c.gql = graphql.NewClient(endpoint.String(), graphql.WithHTTPClient(apiHTTP))
 	c.files = &http.Client{Transport: tr, Timeout: o.Timeout, CheckRedirect: noRedirect}
+	c.wsHTTP = &http.Client{Transport: tr, CheckRedirect: noRedirect}
 	return c, nil
 }
 

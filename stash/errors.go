@@ -78,6 +78,9 @@ func (e *Error) ExitCode() int {
 
 // Hint says what the user can do about it.
 func (e *Error) Hint() string {
+	if errors.Is(e.Err, ErrUpgradeRefused) {
+		return "let the reverse proxy in front of Stash pass websocket upgrades on /graphql (the Upgrade and Connection headers)"
+	}
 	switch e.Kind {
 	case KindAuth:
 		return "check stash.api_key (or api_key_file / STASHGEN_STASH_API_KEY) against Settings > Security > API Key in Stash"

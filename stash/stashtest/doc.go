@@ -8,9 +8,18 @@
 // the last ten ended jobs, generated files served (or not) with Stash's status
 // codes and bodies, and timestamps in a non-UTC zone.
 //
-// Nothing runs on its own: jobs advance one tick each time findJob asks about
-// the running job or the test calls Tick, and time moves only when the test
+// Subscriptions are served on /graphql over a websocket in both protocols
+// Stash's gqlgen speaks (graphql-transport-ws, and graphql-ws for a client
+// that asks for none), with the key checked at the upgrade only.
+// jobsSubscribe pushes ADD, UPDATE and REMOVE where Stash's job manager does;
+// loggingSubscribe pushes the fake's own log (generate failures worded as
+// Stash words them) in batches at most once a second.
+//
+// By default nothing runs on its own: jobs advance one tick each time
+// findJob asks about the running job or the test calls Tick (WithAutoTick
+// makes them run in real time instead), and time moves only when the test
 // moves the fake clock. Tests script faults (5xx, HTML, truncated or huge
-// bodies, hangs, dropped connections, a server that is down) and read back a
-// log of every request to assert what the client did, or did not, send.
+// bodies, hangs, dropped connections, a server that is down, a proxy that
+// refuses upgrades) and read back a log of every request to assert what the
+// client did, or did not, send.
 package stashtest

@@ -94,6 +94,32 @@ func (s *Server) execute(op *ast.OperationDefinition, vars map[string]any, base 
 	return append(out, '}')
 }
 
+// executeEvent renders one subscription event as the payload gqlgen sends:
+// value is what the single root field resolved to for this event, projected
+// through the subscriber's own selection. Called with s.mu held.
+func (s *Server) executeEvent(op *ast.OperationDefinition, vars map[string]any, value any) []byte {
+	e := &executor{
+		s: s, vars: vars,
+		subs:   map[*ast.Field][]group{},
+		argMap: map[*ast.Field]map[string]any{},
+	}
+	e.out = append(make([]byte, 0, 512), `{"data":{`...)
+	for i, g := range e.collect(nil, op.SelectionSet, "Subscription") {
+		if i > 0 {
+			e.out = append(e.out, ',')
+		}
+		e.out = appendString(e.out, g.key)
+		e.out = append(e.out, ':')
+		f := g.fields[0]
+		if f.Name == "__typename" {
+			e.out = appendString(e.out, "Subscription")
+			continue
+		}
+		e.write(value, f.Definition.Type, g)
+	}
+	return append(e.out, "}}"...)
+}
+
 func (e *executor) args(f *ast.Field) map[string]any {
 	if a, ok := e.argMap[f]; ok {
 		return a
@@ -240,7 +266,9 @@ func (s *Server) appendScalar(b []byte, v any) []byte {
 		// 1.00000001e+08; clients must decode it as a float.
 		return strconv.AppendFloat(b, x, 'g', -1, 64)
 	case time.Time:
-		return appendString(b, x.In(s.loc).Format(time.RFC3339))
+		// gqlgen's Time scalar: nanoseconds when there are any, so log
+		// entries keep theirs while second-precision values look as before.
+		return appendString(b, x.In(s.loc).Format(time.RFC3339Nano))
 	}
 	j, err := json.Marshal(v)
 	if err != nil {

@@ -106,6 +106,7 @@ func (s *Server) enqueue(kind, desc string, input map[string]any) *job {
 		q.failNext = nil
 	}
 	q.queue = append(q.queue, j)
+	s.pushJob(updateAdd, j)
 	if len(q.queue) == 1 {
 		s.startJob(j)
 	}
@@ -119,6 +120,7 @@ func (s *Server) startJob(j *job) {
 	if j.kind == kindGenerate {
 		j.work = s.planGenerate(j.input)
 	}
+	s.pushJob(updateUpdate, j)
 }
 
 // planGenerate decides, when the job starts as in Stash, what it will touch:
@@ -165,6 +167,7 @@ func (s *Server) process(j *job, w workItem) {
 	if w.markerID != 0 {
 		m := s.lib.markerByID[w.markerID]
 		if m != nil {
+			s.logLocked(LogInfo, "[generator] generating marker files for "+m.scene.path)
 			s.makeMarker(m, true, flag(in, "markerImagePreviews"), flag(in, "markerScreenshots"))
 		}
 		return
@@ -173,6 +176,7 @@ func (s *Server) process(j *job, w workItem) {
 	if sc == nil {
 		return // deleted while the job ran
 	}
+	s.logLocked(LogInfo, "[generator] generating files for "+sc.path)
 	var add uint16
 	if flag(in, "covers") {
 		add |= resourceBits[ResourceCover]
@@ -189,6 +193,11 @@ func (s *Server) process(j *job, w workItem) {
 	if flag(in, "sprites") {
 		add |= resourceBits[ResourceSprite] | resourceBits[ResourceVTT]
 	}
+	failed := add & sc.fail
+	if !flag(in, "overwrite") {
+		failed &^= sc.res // present files are skipped, not retried
+	}
+	s.logFailures(failed, sc.path, false)
 	sc.res |= add &^ sc.fail
 	if flag(in, "markers") {
 		for _, m := range sc.markers {
@@ -208,11 +217,13 @@ func (s *Server) makeMarker(m *marker, stream, preview, screenshot bool) {
 	if screenshot {
 		add |= resourceBits[ResourceMarkerScreenshot]
 	}
+	s.logFailures(add&m.fail&^m.res, m.scene.path, true)
 	m.res |= add &^ m.fail
 }
 
 // tick advances the head job by one step.
 func (s *Server) tick() {
+	s.traceNoise()
 	q := &s.jq
 	if len(q.queue) == 0 {
 		return
@@ -241,6 +252,7 @@ func (s *Server) tick() {
 				return
 			}
 			j.progress = float64(j.done) / float64(len(j.work))
+			s.pushJob(updateUpdate, j)
 		case kindScan:
 			j.ticks++
 			if j.ticks >= s.scanTicks {
@@ -249,6 +261,7 @@ func (s *Server) tick() {
 				return
 			}
 			j.progress = float64(j.ticks) / float64(s.scanTicks)
+			s.pushJob(updateUpdate, j)
 		}
 	case JobStopping:
 		s.stopStep(j)
@@ -256,6 +269,8 @@ func (s *Server) tick() {
 }
 
 // stopStep finishes the scene in flight, then counts down to CANCELLED.
+// Each step is a progress update, the first one since stopJob, so it is
+// where subscribers first see STOPPING.
 func (s *Server) stopStep(j *job) {
 	if j.inFlight {
 		j.inFlight = false
@@ -263,6 +278,7 @@ func (s *Server) stopStep(j *job) {
 		j.done++
 		j.progress = float64(j.done) / float64(len(j.work))
 	}
+	s.pushJob(updateUpdate, j)
 	j.stopTicksLeft--
 	if j.stopTicksLeft <= 0 {
 		s.endJob(j, JobCancelled)
@@ -280,13 +296,16 @@ func (s *Server) endJob(j *job, st JobStatus) {
 	if len(q.graveyard) > graveyardSize {
 		q.graveyard = slices.Delete(q.graveyard, 0, len(q.graveyard)-graveyardSize)
 	}
+	s.pushJob(updateRemove, j)
 	if wasHead && len(q.queue) > 0 {
 		s.startJob(q.queue[0])
 	}
 }
 
 // stop is stopJob: READY jobs are cancelled at once, a RUNNING one goes
-// STOPPING; anything else (ended, unknown) is ignored.
+// STOPPING; anything else (ended, unknown) is ignored. As in Stash, going
+// STOPPING pushes nothing to subscribers: they learn of it from the job's
+// next progress update.
 func (s *Server) stop(id int) {
 	j := s.jq.find(id)
 	if j == nil {
@@ -306,7 +325,8 @@ func (s *Server) stop(id int) {
 	}
 }
 
-// Tick advances the running job by one step, as a findJob poll on it does.
+// Tick advances the running job by one step, as a findJob poll on it does
+// (unless WithAutoTick is set).
 func (s *Server) Tick() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -324,16 +344,21 @@ func (s *Server) DrainJobs() {
 
 // Restart models a Stash restart: queued and remembered jobs vanish and job
 // ids start again at 1, while the library (scenes, markers, files) stays.
+// Open websockets are cut, as a restarting process cuts them; no job event
+// is pushed.
 func (s *Server) Restart() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.jq.queue = nil
 	s.jq.graveyard = nil
 	s.jq.nextID = 1
+	conns := s.dropWebsockets()
+	s.mu.Unlock()
+	closeWebsockets(conns)
 }
 
 // ForgetJob drops a job from Stash's memory so findJob answers null, as
-// after a restart, while the client may still be polling it.
+// after a restart, while the client may still be polling it. Subscribers
+// get no REMOVE for it (the next job starting is pushed as usual).
 func (s *Server) ForgetJob(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -44,7 +44,7 @@ func (e *executor) resolveRoot(f *ast.Field, args map[string]any) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		if q := s.jq.queue; len(q) > 0 && q[0].id == id {
+		if q := s.jq.queue; len(q) > 0 && q[0].id == id && s.autoTick <= 0 {
 			s.tick()
 		}
 		if j := s.jq.find(id); j != nil {

@@ -24,6 +24,11 @@ type Server struct {
 	stopTicks     int
 	forbidden     bool
 	version       [3]string
+	keepAlive     time.Duration // graphql-ws ka interval
+	logBatch      time.Duration // loggingSubscribe push interval
+	autoTick      time.Duration // 0: jobs tick on findJob polls
+	noUpgrade     int           // status answering upgrades; 0 upgrades
+	noise         int           // Trace lines per tick
 
 	now time.Time
 	lib library
@@ -33,6 +38,8 @@ type Server struct {
 
 	log  callLog
 	flts faults
+	ws   wsState
+	slog stashLog
 
 	docs docCache
 
@@ -46,6 +53,12 @@ type Server struct {
 	conns  map[net.Conn]struct{}
 	closed chan struct{}
 	once   sync.Once
+
+	// isClosed (under mu) stops new goroutines once close has begun; wg
+	// counts those close must wait for: websocket handlers, the auto-tick
+	// loop and a scheduled log push.
+	isClosed bool
+	wg       sync.WaitGroup
 }
 
 // Option configures a Server at construction.
@@ -105,6 +118,8 @@ func NewServer(opts ...Option) (*Server, func()) {
 		scanTicks: 1,
 		stopTicks: 1,
 		version:   [3]string{"v0.27.2", "a1b2c3d4", "2024-10-28 00:40:59"},
+		keepAlive: 10 * time.Second,
+		logBatch:  time.Second,
 		conns:     map[net.Conn]struct{}{},
 		closed:    make(chan struct{}),
 	}
@@ -115,6 +130,11 @@ func NewServer(opts ...Option) (*Server, func()) {
 	s.lib.init()
 	s.jq.init()
 	s.flts.init()
+	s.ws.conns = map[*wsConn]struct{}{}
+	s.ws.changed = make(chan struct{})
+	if s.keepAlive <= 0 {
+		s.keepAlive = 10 * time.Second
+	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -128,6 +148,10 @@ func NewServer(opts ...Option) (*Server, func()) {
 	}
 	s.ln = ln
 	go func() { _ = s.srv.Serve(ln) }()
+	if s.autoTick > 0 {
+		s.wg.Add(1)
+		go s.autoTicker()
+	}
 	return s, s.close
 }
 
@@ -137,6 +161,15 @@ func (s *Server) close() {
 		// answer on the way out.
 		_ = s.srv.Close()
 		close(s.closed)
+		// http.Server.Close knows nothing of hijacked connections:
+		// websockets are cut here, and their goroutines waited for.
+		s.mu.Lock()
+		s.isClosed = true
+		s.stopLogTimer()
+		conns := s.dropWebsockets()
+		s.mu.Unlock()
+		closeWebsockets(conns)
+		s.wg.Wait()
 	})
 }
 
@@ -162,12 +195,12 @@ func (s *Server) trackConn(c net.Conn, st http.ConnState) {
 }
 
 // Down makes Stash unreachable: the listener closes (new connections are
-// refused) and open connections are cut, so clients see connection-level
-// errors, not HTTP ones.
+// refused) and open connections, websockets included, are cut, so clients
+// see connection-level errors, not HTTP ones.
 func (s *Server) Down() {
 	s.lnMu.Lock()
-	defer s.lnMu.Unlock()
 	if s.isDown {
+		s.lnMu.Unlock()
 		return
 	}
 	s.isDown = true
@@ -176,6 +209,12 @@ func (s *Server) Down() {
 		_ = c.Close()
 		delete(s.conns, c)
 	}
+	s.lnMu.Unlock()
+
+	s.mu.Lock()
+	conns := s.dropWebsockets()
+	s.mu.Unlock()
+	closeWebsockets(conns)
 }
 
 // Up brings a downed server back on the same address. State (scenes, jobs)
@@ -258,6 +297,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Date", now.UTC().Format(http.TimeFormat))
 
 	switch {
+	case r.URL.Path == "/graphql" && isUpgrade(r):
+		s.serveWebsocket(w, r)
 	case r.URL.Path == "/graphql":
 		s.serveGraphQL(w, r)
 	case strings.HasPrefix(r.URL.Path, "/scene/"):
