@@ -1669,3 +1669,186 @@ func TestE2E_QuietSecondCheck(t *testing.T) {
 		t.Fatalf("status: scenes %+v, checks %+v", st.Scenes, st.Checks)
 	}
 }
+
+// setConfig replaces old with new in the scenario's config file.
+func (e *e2e) setConfig(old, new string) {
+	e.t.Helper()
+	cfg, err := os.ReadFile(e.config)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if !bytes.Contains(cfg, []byte(old)) {
+		e.t.Fatalf("config lacks %q", old)
+	}
+	if err := os.WriteFile(e.config, bytes.Replace(cfg, []byte(old), []byte(new), 1), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// awaitRunningGenerate waits for a generate job that has made progress,
+// with the run listening to Stash's events.
+func (e *e2e) awaitRunningGenerate(ctx context.Context) {
+	e.t.Helper()
+	if err := e.fake.AwaitWebsockets(ctx, 1); err != nil {
+		e.t.Fatalf("the run never listened: %v", err)
+	}
+	err := e.fake.Await(ctx, func() bool {
+		for _, j := range e.fake.Jobs() {
+			if j.Description == "Generating..." && j.Status == stashtest.JobRunning && j.Progress > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		e.t.Fatalf("no generate job ran: %v", err)
+	}
+}
+
+// awaitStop waits for the run's stopJob and returns how long after since
+// it came.
+func (e *e2e) awaitStop(ctx context.Context, since time.Time) time.Duration {
+	e.t.Helper()
+	if err := e.fake.Await(ctx, func() bool { return len(e.fake.StopCalls()) > 0 }); err != nil {
+		e.t.Fatalf("no stopJob: %v", err)
+	}
+	return e.fake.StopCalls()[0].At.Sub(since)
+}
+
+// Listening to Stash, a scan queued during our generate gets its stopJob
+// at once, whatever poll_interval is, and the run ends on Stash's word
+// that the job stopped, not at the next poll.
+func TestE2E_ListeningYieldsToAScanAtOnce(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, "", stashtest.WithScenesPerTick(1), stashtest.WithAutoTick(200*time.Millisecond))
+	e.setConfig("poll_interval = 1\n", "poll_interval = 30\n")
+	e.fake.AddScenes(100) // 20 s of work
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd, stdout, stderr := e.command("once")
+	began := time.Now()
+	done := start(t, cmd)
+	e.awaitRunningGenerate(ctx)
+
+	scan(t, e.fake)
+	reaction := e.awaitStop(ctx, time.Now())
+	o := e.finish(<-done, stdout, stderr)
+
+	e.want(o, 75)
+	if reaction > 2*time.Second {
+		t.Fatalf("stopJob came %s after the scan was queued, want under 2 s", reaction)
+	}
+	if took := time.Since(began); took >= 30*time.Second {
+		t.Fatalf("the run took %s: it waited for the next poll", took)
+	}
+	if got := e.query(`SELECT outcome || ' ' || listening FROM stashgen.runs`); got != "cancelled_for_scan true" {
+		t.Fatalf("audit row = %s", got)
+	}
+}
+
+// A ledger scan row is honoured as fast as one in Stash's queue: the
+// trigger's NOTIFY wakes the run.
+func TestE2E_ListeningHonoursALedgerScanAtOnce(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, "", stashtest.WithScenesPerTick(1), stashtest.WithAutoTick(200*time.Millisecond))
+	e.setConfig("poll_interval = 1\n", "poll_interval = 30\n")
+	e.fake.AddScenes(100)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd, stdout, stderr := e.command("once")
+	done := start(t, cmd)
+	e.awaitRunningGenerate(ctx)
+
+	e.exec(`INSERT INTO stashgen.jobs (type, status, created_by) VALUES ('stash_scan', 'running', 'my-script')`)
+	reaction := e.awaitStop(ctx, time.Now())
+	o := e.finish(<-done, stdout, stderr)
+
+	e.want(o, 75)
+	if reaction > 2*time.Second {
+		t.Fatalf("stopJob came %s after the ledger scan row, want under 2 s", reaction)
+	}
+	if r := e.query(`SELECT reason FROM stashgen.job_actions WHERE action = 'CANCELLED'`); !strings.Contains(r, "ledger job") {
+		t.Fatalf("cancel reason = %q", r)
+	}
+}
+
+// A short job ends the run within seconds of its end, not at the next
+// poll, after a moment spent listening for Stash's last log lines.
+func TestE2E_ListeningEndsWithAShortJob(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, "", stashtest.WithScenesPerTick(1), stashtest.WithAutoTick(200*time.Millisecond))
+	e.setConfig("poll_interval = 1\n", "poll_interval = 30\n")
+	e.fake.AddScenes(15) // 3 s of work
+
+	began := time.Now()
+	o := e.run("once")
+
+	e.want(o, 0)
+	if took := time.Since(began); took >= 30*time.Second {
+		t.Fatalf("a 3 s job kept the run %s: it waited for the next poll", took)
+	}
+	if got := e.query(`SELECT count(*)::text FROM stashgen.scenes WHERE generated`); got != "15" {
+		t.Fatalf("generated = %s", got)
+	}
+}
+
+// A scene Stash cannot generate: its log line naming the file ends up on
+// the scene, with the job, in history, in status and in the final ping.
+func TestE2E_StashsErrorIsKept(t *testing.T) {
+	t.Parallel()
+	ps := newPingServer(t, http.StatusOK)
+	e := newE2E(t, ps.config(false))
+	id := e.fake.AddScene(stashtest.ScenePath("/media/broken clip.mp4"))
+	e.fake.AddScenes(2)
+	e.fake.FailResource(id, stashtest.ResourceSprite)
+
+	e.want(e.run("once"), 0)
+
+	errText := e.query(`SELECT coalesce(last_error, '') FROM stashgen.scenes WHERE stash_id = $1`, id)
+	if !strings.Contains(errText, "error generating sprite") || !strings.Contains(errText, "/media/broken clip.mp4") {
+		t.Fatalf("scene's last error = %q", errText)
+	}
+	if n := e.query(`SELECT count(*)::text FROM stashgen.job_log WHERE level = 'Error'`); n == "0" {
+		t.Fatal("the job kept no Error entry of Stash's log")
+	}
+	h := e.run("history")
+	if !strings.Contains(h.stdout, "stash logged") || !strings.Contains(h.stdout, "error generating sprite") {
+		t.Fatalf("history:\n%s", h.stdout)
+	}
+	s := e.run("status")
+	if !strings.Contains(s.stdout, "failing:      scene "+id) || !strings.Contains(s.stdout, "error generating sprite") {
+		t.Fatalf("status:\n%s", s.stdout)
+	}
+	pings := ps.pings()
+	if last := pings[len(pings)-1]; !strings.Contains(last, "error generating sprite") {
+		t.Fatalf("final ping lacks Stash's error: %q", last)
+	}
+	// Generated once fixed, the scene's error goes.
+	e.fake.SetResources(id, generated...)
+	e.want(e.run("check", "--full"), 0)
+	if got := e.query(`SELECT coalesce(last_error, 'cleared') FROM stashgen.scenes WHERE stash_id = $1`, id); got != "cleared" {
+		t.Fatalf("last error after the scene verified complete = %q", got)
+	}
+}
+
+// Behind a proxy that does not pass websocket upgrades, a run says so once
+// and follows its job by polling, as before.
+func TestE2E_WithoutWebsocketsItPolls(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, "", stashtest.WithoutWebsocket(http.StatusBadGateway))
+	e.fake.AddScenes(2)
+
+	o := e.run("once")
+
+	e.want(o, 0)
+	if n := strings.Count(o.stderr, "not listening to stash's events"); n != 1 || !strings.Contains(o.stderr, "502") {
+		t.Fatalf("want one line saying why it polls (HTTP 502):\n%s", o.stderr)
+	}
+	if got := e.query(`SELECT outcome || ' ' || listening FROM stashgen.runs`); got != "generated false" {
+		t.Fatalf("audit row = %s", got)
+	}
+	s := e.run("status")
+	if !strings.Contains(s.stdout, ", polling") {
+		t.Fatalf("status does not say the last run polled:\n%s", s.stdout)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/stashgen/stashgen/cycle/config"
+	"github.com/stashgen/stashgen/cycle/fence"
 	"github.com/stashgen/stashgen/db"
 	"github.com/stashgen/stashgen/stash"
 )
@@ -21,8 +22,9 @@ type Stash interface {
 	Scenes(ctx context.Context, q stash.SceneQuery) (stash.ScenePage, error)
 	SceneIDs(ctx context.Context, q stash.SceneQuery) (stash.ScenePage, error)
 	Markers(ctx context.Context, q stash.MarkerQuery) (stash.MarkerPage, error)
-	KnownScenes(ctx context.Context, ids []string) (map[string]bool, error)
+	KnownScenes(ctx context.Context, ids []string) (map[string][]string, error)
 	Probe(ctx context.Context, r stash.Resource, url string) (stash.ProbeResult, error)
+	Subscribe(ctx context.Context, o stash.SubscribeOptions) (*stash.Subscription, error)
 }
 
 // Store is what a cycle needs from the database.
@@ -64,6 +66,9 @@ type Store interface {
 	StaleRefs(ctx context.Context, wanted []string, afterID int64, limit int) ([]db.SceneRef, error)
 	DueForReverify(ctx context.Context, age time.Duration, share float64) ([]db.SceneRef, error)
 	MissingCounts(ctx context.Context) (map[string]int, error)
+	SaveJobLog(ctx context.Context, jobID int64, entries []db.LogEntry) error
+	SetSceneErrors(ctx context.Context, errs map[int64]db.LogEntry) error
+	ListenScans(ctx context.Context) (*db.Scans, error)
 	RecordAttempts(ctx context.Context, ids []int64, maxAttempts int, base time.Duration) ([]db.Attempt, error)
 	DeleteScenes(ctx context.Context, ids []int64) error
 	DeleteMarkers(ctx context.Context, ids []int64) error
@@ -83,6 +88,8 @@ func SettingsFrom(cfg *config.Config) Settings {
 		Concurrency:        cfg.Check.Concurrency,
 		ReverifyAfter:      cfg.Check.Reverify(),
 		JobInterval:        cfg.JobInterval(),
+		Listen:             true,
+		Fence:              cfg.Generate.Fence,
 	}
 }
 
@@ -109,6 +116,13 @@ type Settings struct {
 	// JobInterval is how often runs start: with ReverifyAfter it sets each
 	// run's share of the re-verification.
 	JobInterval time.Duration
+	// Listen: while following a job, hear Stash's events over a websocket
+	// and the ledger's scan rows over LISTEN, to yield to a scan and end
+	// at once and keep what Stash logged. Off: poll only.
+	Listen bool
+	// Fence is where and when a run may generate: the maintenance window
+	// and the free-space floor. The zero Fence lets every run through.
+	Fence fence.Fence
 }
 
 func (s Settings) withDefaults() Settings {

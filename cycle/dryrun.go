@@ -125,7 +125,7 @@ func (r *Runner) DryRun(ctx context.Context, info DryRunInfo) (Plan, error) {
 		return plan, err
 	}
 	if len(plan.Batch) > 0 {
-		keep, _, err := p.knownOnly(ctx, plan.Batch)
+		keep, _, _, err := p.knownOnly(ctx, plan.Batch)
 		if err != nil {
 			return plan, err
 		}

@@ -45,6 +45,9 @@ func (p *pass) generate(ctx context.Context) error {
 			break
 		}
 		if batch > 1 {
+			if err := p.fenceBetween(); err != nil {
+				return err
+			}
 			if err := p.queueWaiting(ctx); err != nil {
 				return err
 			}
@@ -72,27 +75,30 @@ func without(ids []int64, drop map[int64]bool) []int64 {
 
 // knownOnly splits ids into those Stash still has and those it deleted. One
 // unknown id makes Stash's whole job do nothing, and an empty list means
-// the whole library: filter right before sending.
-func (p *pass) knownOnly(ctx context.Context, ids []int64) (keep, unknown []int64, err error) {
+// the whole library: filter right before sending. paths are the known
+// scenes' video files, by scene: what Stash's log lines name.
+func (p *pass) knownOnly(ctx context.Context, ids []int64) (keep, unknown []int64, paths map[int64][]string, err error) {
 	known, err := p.Stash.KnownScenes(ctx, idStrings(ids))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
+	paths = map[int64][]string{}
 	for _, id := range ids {
-		if known[fmt.Sprint(id)] {
+		if files, ok := known[itoa(id)]; ok {
 			keep = append(keep, id)
+			paths[id] = files
 		} else {
 			unknown = append(unknown, id)
 		}
 	}
-	return keep, unknown, nil
+	return keep, unknown, paths, nil
 }
 
 // runBatch filters the batch against what Stash has, launches it, follows
 // it to its end and verifies its scenes.
 func (p *pass) runBatch(ctx context.Context, t stash.Toggles, ids []int64, batch int) error {
 	p.run.SetPhase(PhaseGenerate)
-	keep, unknown, err := p.knownOnly(ctx, ids)
+	keep, unknown, paths, err := p.knownOnly(ctx, ids)
 	if err != nil {
 		return err
 	}
@@ -105,10 +111,12 @@ func (p *pass) runBatch(ctx context.Context, t stash.Toggles, ids []int64, batch
 	if len(keep) == 0 {
 		return nil
 	}
+	p.listen(ctx) // before the job exists: its first log lines are heard too
 	j, err := p.launch(ctx, stash.GenerateInput{Toggles: t, SceneIDs: idStrings(keep)}, keep, batch)
 	if err != nil {
 		return err
 	}
+	j.paths = paths
 	return p.follow(ctx, j)
 }
 

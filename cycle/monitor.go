@@ -18,6 +18,7 @@ type tracked struct {
 	ledgerID int64
 	stashID  string
 	scenes   []int64
+	paths    map[int64][]string // the scenes' video files, for matching Stash's log
 	log      *slog.Logger
 
 	// What following it found.
@@ -25,26 +26,38 @@ type tracked struct {
 	vanished bool      // findJob answered null: Stash forgot the job
 	// unseen: a dead run's job that Stash does not know at all (it never
 	// started it, or lost it in a restart): its scenes were not attempted.
-	unseen   bool
-	stopSent bool // we asked Stash to stop it for a scan
+	unseen bool
+	// stop is why we asked Stash to stop it, once we did.
+	stop *stopCause
 	// lost, when set, says why a vanished job is closed as lost, instead
 	// of the text for a job Stash forgot.
 	lost string
+}
+
+// stopCause is why stashgen stopped its own job, and the run's outcome
+// when Stash confirms.
+type stopCause struct {
+	outcome db.Outcome // cancelled_for_scan, _for_window, _for_low_space
+	reason  string     // the ledger's CANCELLED reason
 }
 
 var activeOrCancelling = []db.JobStatus{db.JobRunning, db.JobCancelling}
 
 // follow follows a job to its end and settles it.
 func (p *pass) follow(ctx context.Context, j *tracked) error {
+	p.listen(ctx)
 	return p.settle(ctx, j, p.monitor(ctx, j))
 }
 
-// monitor polls a Stash job until it ends. It stops the job when a scan is
-// waiting, and keeps polling until Stash confirms the end (stopJob answers
-// true even for an unknown id). When Stash goes away it retries with
-// backoff for up to unavailable_timeout, then gives up and leaves the
-// ledger job running for the next run to adopt. It returns nil when the
-// job ended or vanished, else why it stopped following.
+// monitor follows a Stash job until it ends. It polls findJob every
+// poll_interval, and sooner when the listener hears something to act on (a
+// scan queued, the job's end, a reconnect). It stops the job when a scan
+// is waiting, when the maintenance window closes or when free space falls
+// below the floor, and keeps following until Stash confirms the end
+// (stopJob answers true even for an unknown id). When Stash goes away it
+// retries with backoff for up to unavailable_timeout, then gives up and
+// leaves the ledger job running for the next run to adopt. It returns nil
+// when the job ended or vanished, else why it stopped following.
 func (p *pass) monitor(ctx context.Context, j *tracked) error {
 	p.run.SetPhase(PhaseMonitor)
 	var (
@@ -54,10 +67,18 @@ func (p *pass) monitor(ctx context.Context, j *tracked) error {
 		delay     time.Duration
 		sawAdd    bool
 		lastLog   time.Time
+		woke      wake
 	)
+	// When the window that is open now closes; zero without a window, or
+	// outside it (an adopted job is then stopped at its first poll).
+	var closes time.Time
+	if w := p.set.Fence.Window; !w.Always() && w.Open(p.now()) {
+		closes = w.Closes(p.now())
+	}
 	for {
 		if delay > 0 {
-			if err := p.wait(ctx, delay); err != nil {
+			var err error
+			if woke, err = p.sleep(ctx, j, delay, closes); err != nil {
 				return err
 			}
 		}
@@ -101,46 +122,168 @@ func (p *pass) monitor(ctx context.Context, j *tracked) error {
 				j.log.Warn("store stash job add time failed", "error", err)
 			}
 		}
-		if job.Progress != nil {
-			if err := p.Store.SetProgress(ctx, j.ledgerID, *job.Progress); err != nil && ctx.Err() == nil {
-				j.log.Warn("store job progress failed; still following the job", "error", err)
-			}
-		}
-		p.observer().Progress(job)
+		p.progress(ctx, j, job)
 		if time.Since(lastLog) >= p.set.PollInterval || job.Status.Ended() {
 			lastLog = time.Now()
 			j.log.Info("generation job progress", "status", job.Status, "progress", percent(job.Progress))
 		}
 		if job.Status.Ended() {
+			p.lingerForLog(ctx)
 			return nil
 		}
-		if !j.stopSent {
-			if err := p.stopForScans(ctx, j); err != nil {
+		if j.stop != nil {
+			continue
+		}
+		if cause := p.fenceCrossed(closes); cause != nil {
+			if err := p.stopJob(ctx, j, cause); err != nil {
+				return err
+			}
+			continue
+		}
+		// Listening, a scan arrives as an event: look for one at a poll
+		// only when the listener is not up on both sources, or just woke.
+		if p.lis.listening() && woke.job == nil && woke.ledger == 0 && !woke.resync {
+			continue
+		}
+		if scans := p.scanWaiting(ctx); len(scans) > 0 {
+			j.log.Info(fmt.Sprintf("Detected %d scan jobs, cancelling generation job %s", len(scans), j.stashID), "scans", strings.Join(scans, ", "))
+			cause := &stopCause{outcome: db.OutcomeCancelledForScan,
+				reason: fmt.Sprintf("%d scan jobs waiting (%s)", len(scans), strings.Join(scans, ", "))}
+			if err := p.stopJob(ctx, j, cause); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-// stopForScans sends stopJob when a scan waits. A failed stopJob is tried
-// again at the next poll; only an interruption ends the monitor.
-func (p *pass) stopForScans(ctx context.Context, j *tracked) error {
-	scans := p.scanWaiting(ctx)
-	if len(scans) == 0 {
-		return nil
+// sleep waits d before the next poll, or less: until the window closes,
+// or until the listener hears something to act on now. Progress events of
+// the job feed the progress line on the way. It returns what woke it.
+func (p *pass) sleep(ctx context.Context, j *tracked, d time.Duration, closes time.Time) (wake, error) {
+	if !closes.IsZero() && j.stop == nil {
+		// A little past the edge, so that the clock reads it closed.
+		d = min(d, max(closes.Sub(p.now()), 0)+50*time.Millisecond)
 	}
-	reason := fmt.Sprintf("%d scan jobs waiting (%s)", len(scans), strings.Join(scans, ", "))
-	j.log.Info(fmt.Sprintf("Detected %d scan jobs, cancelling generation job %s", len(scans), j.stashID), "scans", strings.Join(scans, ", "))
+	if p.lis == nil {
+		return wake{}, p.wait(ctx, d)
+	}
+	if p.Wait != nil { // tests: their Wait stands for the time passing
+		if err := p.Wait(ctx, d); err != nil {
+			return wake{}, err
+		}
+		for {
+			select {
+			case w := <-p.lis.wakes:
+				if p.acts(ctx, j, w) {
+					return w, nil
+				}
+			default:
+				return wake{}, nil
+			}
+		}
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return wake{}, context.Cause(ctx)
+		case <-t.C:
+			return wake{}, nil
+		case w := <-p.lis.wakes:
+			if p.acts(ctx, j, w) {
+				return w, nil
+			}
+		}
+	}
+}
+
+// acts says whether what the listener heard calls for a poll now: a scan
+// queued (in Stash or the ledger), our job's end, or a reconnect (events
+// may have been missed). Our job's progress only feeds the progress line.
+func (p *pass) acts(ctx context.Context, j *tracked, w wake) bool {
+	switch {
+	case w.resync || w.ledger != 0:
+		return true
+	case w.job == nil:
+		return false
+	case w.job.Job.ID == j.stashID:
+		if w.job.Type == stash.JobRemove {
+			return true
+		}
+		if j.stop == nil || w.job.Job.Status != stash.JobRunning {
+			p.lis.heard.Store(true)
+			p.progress(ctx, j, w.job.Job)
+		}
+		return false
+	}
+	return w.job.Type == stash.JobAdd && w.job.Job.IsScan() && j.stop == nil
+}
+
+// progress shows the job's state on the progress line and stores its
+// progress in the ledger (at most every few seconds when events pour in).
+func (p *pass) progress(ctx context.Context, j *tracked, job stash.Job) {
+	if p.lis != nil && p.lis.socket.Load() {
+		p.lis.heard.Store(true)
+	}
+	p.observer().Progress(job)
+	if job.Progress == nil || time.Since(p.progressAt) < progressEvery && !job.Status.Ended() {
+		return
+	}
+	p.progressAt = time.Now()
+	if err := p.Store.SetProgress(ctx, j.ledgerID, *job.Progress); err != nil && ctx.Err() == nil {
+		j.log.Warn("store job progress failed; still following the job", "error", err)
+	}
+}
+
+// progressEvery bounds the ledger's progress writes when Stash pushes an
+// update every 100 ms.
+const progressEvery = 5 * time.Second
+
+// lingerForLog keeps listening a moment after the job ended: Stash's log
+// lines about its last scenes come after its REMOVE.
+func (p *pass) lingerForLog(ctx context.Context) {
+	if p.lis == nil || !p.lis.socket.Load() {
+		return
+	}
+	_ = p.wait(ctx, linger)
+}
+
+// fenceCrossed says why the job must stop now for the host's sake: the
+// maintenance window closed, or the free space fell below the floor.
+func (p *pass) fenceCrossed(closes time.Time) *stopCause {
+	if w := p.set.Fence.Window; !w.Always() && !w.Open(p.now()) {
+		reason := "outside the maintenance window " + w.String()
+		if !closes.IsZero() {
+			reason = "maintenance window closed at " + closes.Format("15:04")
+		}
+		return &stopCause{outcome: db.OutcomeCancelledForWindow, reason: reason}
+	}
+	if f := p.set.Fence; !f.Floor.IsZero() {
+		if err := f.Floor.Check(f.Path); err != nil {
+			return &stopCause{outcome: db.OutcomeCancelledForLowSpace, reason: err.Error()}
+		}
+	}
+	return nil
+}
+
+// stopJob asks Stash to stop the job for cause and records it. A failed
+// stopJob is tried again at the next poll; only an interruption ends the
+// monitor.
+func (p *pass) stopJob(ctx context.Context, j *tracked, cause *stopCause) error {
 	if err := p.Stash.StopJob(ctx, j.stashID); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		j.log.Warn("stopJob failed; will try again at the next poll", "error", err)
+		j.log.Warn("stopJob failed; will try again at the next poll", "error", err, "reason", cause.reason)
 		return nil
 	}
-	j.stopSent = true
+	j.stop = cause
+	if cause.outcome != db.OutcomeCancelledForScan {
+		j.log.Info(fmt.Sprintf("Cancelling generation job %s: %s", j.stashID, cause.reason))
+	}
 	if err := p.Store.TransitionJob(ctx, j.ledgerID, []db.JobStatus{db.JobRunning}, db.JobCancelling,
-		db.ActionCancelled, reason, ""); err != nil {
+		db.ActionCancelled, cause.reason, ""); err != nil {
 		j.log.Warn("record cancellation failed", "error", err)
 	}
 	return nil
@@ -169,6 +312,7 @@ func (p *pass) settle(ctx context.Context, j *tracked, monErr error) error {
 		return monErr
 	}
 	p.run.SetPhase(PhaseVerify)
+	p.keepLog(ctx, j)
 	v, verr := p.verifyBatch(ctx, j.scenes)
 	complete, incomplete := 0, []int64{}
 	for _, vd := range v.Verdicts {
@@ -215,10 +359,14 @@ func (p *pass) settle(ctx context.Context, j *tracked, monErr error) error {
 		} else {
 			j.log.Info("generation job finished", "complete", complete, "incomplete", len(incomplete))
 		}
-	case j.last.Status == stash.JobCancelled && j.stopSent:
+	case j.last.Status == stash.JobCancelled && j.stop != nil:
 		to = db.JobCancelled // the CANCELLED action was recorded when we stopped it
-		end = &stop{outcome: db.OutcomeCancelledForScan, code: ExitTempFail,
-			err: fmt.Errorf("stash job %s cancelled so a scan can run; %d scenes finished before it stopped", j.stashID, complete)}
+		why := "so a scan can run"
+		if j.stop.outcome != db.OutcomeCancelledForScan {
+			why = "because the " + j.stop.reason
+		}
+		end = &stop{outcome: j.stop.outcome, code: ExitTempFail,
+			err: fmt.Errorf("stash job %s cancelled %s; %d scenes finished before it stopped", j.stashID, why, complete)}
 	case j.last.Status == stash.JobCancelled:
 		to, action, reason = db.JobCancelled, db.ActionCancelled, "cancelled in Stash, not by stashgen"
 		end = &stop{outcome: db.OutcomeFailed, code: ExitJobFailed, err: fmt.Errorf("stash job %s was cancelled outside stashgen", j.stashID)}

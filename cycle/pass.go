@@ -34,6 +34,11 @@ type pass struct {
 	// probes and notFound count the file requests this run sent to Stash
 	// and the 404s among them: each is a line in Stash's log.
 	probes, notFound atomic.Int64
+	// lis hears Stash's events and the ledger's scans while the run
+	// follows its jobs; nil until the first, and when the run only polls.
+	lis *listener
+	// progressAt is when the ledger last got the job's progress.
+	progressAt time.Time
 
 	// ledger is the active ledger as reconcile read it; fresh says it
 	// still holds (reconcile changed nothing in it).
@@ -64,7 +69,8 @@ func (r *Runner) newPass(run *Run) *pass {
 // what is still pending, batch by batch.
 func (r *Runner) Once(ctx context.Context, run *Run) Result {
 	p := r.newPass(run)
-	return p.result(ctx, p.do(ctx, p.reconcile, p.busyCheck, p.noteWanted, p.sync, p.check, p.generate))
+	defer p.stopListening()
+	return p.result(ctx, p.do(ctx, p.reconcile, p.fence, p.busyCheck, p.noteWanted, p.sync, p.check, p.generate))
 }
 
 // do runs the steps in order until one returns an error.
@@ -87,6 +93,8 @@ func (p *pass) result(ctx context.Context, err error) Result {
 	if p.followed {
 		n := p.generated
 		res.Generated = &n
+		listened := p.lis != nil && p.lis.heard.Load()
+		res.Listening = &listened
 	}
 	res.StashJobID = p.lastJob
 	if p.recount {

@@ -108,8 +108,10 @@ func ProcessAlive(pid int) bool {
 func (p *pass) adopt(ctx context.Context, dead db.Job) error {
 	j := &tracked{
 		ledgerID: dead.ID, stashID: dead.StashJobID, scenes: dead.SceneIDs,
-		log:      p.log.With(KeyJobID, dead.ID, KeyStashJobID, dead.StashJobID),
-		stopSent: dead.Status == db.JobCancelling,
+		log: p.log.With(KeyJobID, dead.ID, KeyStashJobID, dead.StashJobID),
+	}
+	if dead.Status == db.JobCancelling { // the dead run stopped it for a scan
+		j.stop = &stopCause{outcome: db.OutcomeCancelledForScan}
 	}
 	if j.stashID == "" {
 		// Died between recording the launch and storing Stash's answer:
@@ -160,6 +162,11 @@ func (p *pass) adopt(ctx context.Context, dead db.Job) error {
 		return err
 	}
 	j.log.Info("ADOPTED an orphaned generation job; following it to its end", "status", sj.Status, "progress", percent(sj.Progress))
+	if p.set.Listen { // the scenes' files, to tell which one Stash's log names
+		if _, _, j.paths, err = p.knownOnly(ctx, j.scenes); err != nil {
+			return err
+		}
+	}
 	return p.follow(ctx, j)
 }
 

@@ -36,6 +36,9 @@ type Result struct {
 	// verified complete; nil when it followed no job.
 	Generated  *int
 	StashJobID string // the last Stash job it launched or adopted
+	// Listening: the run heard Stash's events while it followed a job
+	// (true) or only polled (false); nil when it followed none.
+	Listening *bool
 }
 
 // AsError is what a command returns for the result: nil for exit 0, an

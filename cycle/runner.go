@@ -41,6 +41,9 @@ type Runner struct {
 	// Observer sees each run: its id, phases, the Stash job's progress and
 	// its end. Nil means nobody.
 	Observer Observer
+	// Now is the clock the maintenance window is read on; nil means
+	// time.Now. Tests replace it to cross a window's edge.
+	Now func() time.Time
 }
 
 // Body is what a command does inside its run: Runner.Once, or a check.
@@ -78,6 +81,13 @@ func (r *Run) Phase() Phase {
 }
 
 func (r *Runner) settings() Settings { return r.Settings.withDefaults() }
+
+func (r *Runner) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
 
 func (r *Runner) observer() Observer {
 	if r.Observer == nil {
@@ -187,6 +197,7 @@ func (r *Runner) finish(ctx context.Context, run *Run, res Result) Result {
 		ExitCode:        res.ExitCode,
 		ScenesGenerated: res.Generated,
 		StashJobID:      res.StashJobID,
+		Listening:       res.Listening,
 	}
 	if res.Counts != nil {
 		end.PendingScenes = &res.Counts.Pending

@@ -128,6 +128,37 @@ ALTER TABLE scenes ADD COLUMN checked_for text[];
 -- Rolling re-verification takes generated scenes oldest check first.
 CREATE INDEX scenes_reverify_idx ON scenes (checked_at) WHERE generated AND quarantined_at IS NULL;
 `,
+	// 3: what Stash logged while a job ran, and a wake-up for scans.
+	`
+-- The Warning and Error entries Stash logged while a ledger job ran (its
+-- loggingSubscribe), newest kept: at is Stash's own time of the entry.
+CREATE TABLE job_log (
+	id      bigserial PRIMARY KEY,
+	job_id  bigint      NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+	at      timestamptz NOT NULL,
+	level   text        NOT NULL,
+	message text        NOT NULL
+);
+CREATE INDEX job_log_job_idx ON job_log (job_id, at);
+-- The last entry that named the scene's file, until the scene verifies
+-- complete.
+ALTER TABLE scenes ADD COLUMN last_error text, ADD COLUMN last_error_at timestamptz;
+-- Whether the run heard Stash's events while it followed a job (true), or
+-- only polled (false); NULL when it followed none.
+ALTER TABLE runs ADD COLUMN listening boolean;
+-- A ledger scan row entering pending or running wakes a run that follows a
+-- job, so it gives way at once. The channel is shared by the database:
+-- the payload names the schema.
+CREATE FUNCTION notify_scan() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM pg_notify('stashgen_jobs', TG_TABLE_SCHEMA || ':' || NEW.id);
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER jobs_scan_notify AFTER INSERT OR UPDATE OF status, type ON jobs
+	FOR EACH ROW WHEN (NEW.type = 'stash_scan' AND NEW.status IN ('pending', 'running'))
+	EXECUTE FUNCTION notify_scan();
+`,
 }
 
 // Version is the schema version this build expects.

@@ -24,6 +24,12 @@ const (
 	OutcomeCancelledForScan Outcome = "cancelled_for_scan" // our job was stopped so a scan can run
 	OutcomeInterrupted      Outcome = "interrupted"        // SIGINT/SIGTERM
 	OutcomeAbandoned        Outcome = "abandoned"          // the process died; set by a later run
+	// Issue 14's fence. PROVISIONAL here: the fence2 branch adds them to
+	// the schema.
+	OutcomeSkippedWindow        Outcome = "skipped_window"
+	OutcomeCancelledForWindow   Outcome = "cancelled_for_window"
+	OutcomeSkippedLowSpace      Outcome = "skipped_low_space"
+	OutcomeCancelledForLowSpace Outcome = "cancelled_for_low_space"
 )
 
 // Run is one row of runs, the audit trail.
@@ -43,6 +49,7 @@ type Run struct {
 	ScenesGenerated   *int
 	StashJobID        *string
 	Error             *string
+	Listening         *bool
 }
 
 // RunEnd is what a run writes when it finishes.
@@ -55,10 +62,13 @@ type RunEnd struct {
 	ScenesGenerated   *int
 	StashJobID        string
 	Error             string
+	// Listening: the run heard Stash's events while it followed a job
+	// (true) or only polled (false); nil when it followed none.
+	Listening *bool
 }
 
 const runColumns = `id, command, started_at, finished_at, host, pid, version, outcome, exit_code,
-	pending_scenes, backoff_scenes, quarantined_scenes, scenes_generated, stash_job_id, error`
+	pending_scenes, backoff_scenes, quarantined_scenes, scenes_generated, stash_job_id, error, listening`
 
 // StartRun inserts the run's row as soon as the database is reachable, so
 // that even a run killed with SIGKILL leaves a trace.
@@ -74,10 +84,10 @@ func (s *Store) StartRun(ctx context.Context, command, host string, pid int, ver
 func (s *Store) FinishRun(ctx context.Context, id int64, e RunEnd) error {
 	const q = `UPDATE runs SET finished_at = now(), outcome = $2, exit_code = $3,
 		pending_scenes = $4, backoff_scenes = $5, quarantined_scenes = $6, scenes_generated = $7,
-		stash_job_id = nullif($8, ''), error = nullif($9, '')
+		stash_job_id = nullif($8, ''), error = nullif($9, ''), listening = $10
 		WHERE id = $1 AND outcome = 'running'`
 	tag, err := s.pool.Exec(ctx, q, id, e.Outcome, e.ExitCode, e.PendingScenes, e.BackoffScenes,
-		e.QuarantinedScenes, e.ScenesGenerated, e.StashJobID, e.Error)
+		e.QuarantinedScenes, e.ScenesGenerated, e.StashJobID, e.Error, e.Listening)
 	if err != nil {
 		return s.wrap("finish run", err)
 	}
@@ -129,6 +139,6 @@ func scanRun(row pgx.CollectableRow) (Run, error) {
 	var r Run
 	err := row.Scan(&r.ID, &r.Command, &r.StartedAt, &r.FinishedAt, &r.Host, &r.PID, &r.Version,
 		&r.Outcome, &r.ExitCode, &r.PendingScenes, &r.BackoffScenes, &r.QuarantinedScenes,
-		&r.ScenesGenerated, &r.StashJobID, &r.Error)
+		&r.ScenesGenerated, &r.StashJobID, &r.Error, &r.Listening)
 	return r, err
 }

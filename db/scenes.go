@@ -312,7 +312,9 @@ func (s *Store) RecordVerdicts(ctx context.Context, vs []Verdict, checkedFor []s
 			generated_at = CASE WHEN t.complete AND NOT s.generated THEN now() ELSE s.generated_at END,
 			attempts = CASE WHEN t.complete THEN 0 ELSE s.attempts END,
 			next_attempt_at = CASE WHEN t.complete THEN NULL ELSE s.next_attempt_at END,
-			quarantined_at = CASE WHEN t.complete THEN NULL ELSE s.quarantined_at END
+			quarantined_at = CASE WHEN t.complete THEN NULL ELSE s.quarantined_at END,
+			last_error = CASE WHEN t.complete THEN NULL ELSE s.last_error END,
+			last_error_at = CASE WHEN t.complete THEN NULL ELSE s.last_error_at END
 		FROM unnest($1::bigint[], $2::bool[], $3::text[]) AS t(id, complete, missing)
 		WHERE s.stash_id = t.id`
 	_, err := s.pool.Exec(ctx, q, ids, complete, missing, checkedFor)

@@ -197,7 +197,14 @@ func TestFake_StopJob(t *testing.T) {
 		}
 	}
 	want := []stashtest.StopCall{{JobID: queued}, {JobID: running}, {JobID: "424242"}}
-	if got := fake.StopCalls(); !reflect.DeepEqual(got, want) {
+	got := fake.StopCalls()
+	for i := range got {
+		if got[i].At.IsZero() {
+			t.Errorf("stop call %d has no time", i)
+		}
+		got[i].At = time.Time{}
+	}
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("stop calls = %+v, want %+v", got, want)
 	}
 	if j, err := c.FindJob(ctx(t), queued); err != nil || j.Status != stash.JobCancelled {
@@ -516,8 +523,12 @@ func TestFake_KnownScenes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(known) != 298 || known[ids[10]] || known[ids[299]] || !known[ids[0]] || !known[ids[298]] || known["99999"] {
-		t.Errorf("known %d scenes (want 298): %s=%v %s=%v", len(known), ids[10], known[ids[10]], ids[299], known[ids[299]])
+	has := func(id string) bool { _, ok := known[id]; return ok }
+	if len(known) != 298 || has(ids[10]) || has(ids[299]) || !has(ids[0]) || !has(ids[298]) || has("99999") {
+		t.Errorf("known %d scenes (want 298): %s=%v %s=%v", len(known), ids[10], has(ids[10]), ids[299], has(ids[299]))
+	}
+	if got := known[ids[0]]; len(got) != 1 || got[0] != "/data/videos/scene1.mp4" {
+		t.Errorf("scene %s's files = %v, want its video's path", ids[0], got)
 	}
 	if n := fake.CountField("findScene"); n != 301 {
 		t.Errorf("asked findScene %d times, want 301 (numeric ids only)", n)

@@ -143,20 +143,24 @@ func (c *Client) Markers(ctx context.Context, q MarkerQuery) (MarkerPage, error)
 // knownChunk bounds the aliases per request in KnownScenes.
 const knownChunk = 250
 
-// KnownScenes returns the subset of ids that Stash still has. It asks
-// findScene (null for an unknown id) under one alias per id, because
+// KnownScenes returns the ids that Stash still has, each with the paths of
+// its video files (what Stash's log names when generating one fails). It
+// asks findScene (null for an unknown id) under one alias per id, because
 // findScenes(ids:) fails as a whole when a single id is unknown. The answer
 // is read by alias, so the map is keyed by the ids as given, and an alias
 // missing from the answer is an error rather than a deleted scene.
-func (c *Client) KnownScenes(ctx context.Context, ids []string) (map[string]bool, error) {
-	known := make(map[string]bool, len(ids))
+func (c *Client) KnownScenes(ctx context.Context, ids []string) (map[string][]string, error) {
+	known := make(map[string][]string, len(ids))
 	for start := 0; start < len(ids); start += knownChunk {
 		chunk := ids[start:min(start+knownChunk, len(ids))]
 		var q strings.Builder
 		q.WriteString("query KnownScenes(")
 		vars := make(map[string]any, len(chunk))
 		found := make([]*struct {
-			ID string `json:"id"`
+			ID    string `json:"id"`
+			Files []struct {
+				Path string `json:"path"`
+			} `json:"files"`
 		}, len(chunk))
 		fields := make(map[string]any, len(chunk))
 		for i, id := range chunk {
@@ -176,7 +180,7 @@ func (c *Client) KnownScenes(ctx context.Context, ids []string) (map[string]bool
 		q.WriteString(") {")
 		for i := range chunk {
 			if _, ok := vars[fmt.Sprintf("i%d", i)]; ok {
-				fmt.Fprintf(&q, " s%d: findScene(id: $i%d) { id }", i, i)
+				fmt.Fprintf(&q, " s%d: findScene(id: $i%d) { id files { path } }", i, i)
 			}
 		}
 		q.WriteString(" }")
@@ -185,7 +189,11 @@ func (c *Client) KnownScenes(ctx context.Context, ids []string) (map[string]bool
 		}
 		for i, s := range found {
 			if s != nil {
-				known[chunk[i]] = true
+				paths := make([]string, 0, len(s.Files))
+				for _, f := range s.Files {
+					paths = append(paths, f.Path)
+				}
+				known[chunk[i]] = paths
 			}
 		}
 	}

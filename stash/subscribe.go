@@ -449,6 +449,7 @@ func (s *Subscription) deliverLogs() error {
 		if err != nil {
 			return s.c.fail(&Error{Op: "loggingSubscribe", URL: s.c.endpoint, Kind: KindProtocol, Msg: "decoding a log entry", Err: err})
 		}
+		e.Message = scrub(e.Message, s.c.key)
 		select {
 		case s.logs <- e:
 		default:

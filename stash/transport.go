@@ -171,6 +171,22 @@ func clean(s, key string, max int) string {
 	return s
 }
 
+// scrub makes a whole text from Stash safe to keep and print: no key (a
+// stream URL in a log line carries it as apikey=), no terminal control
+// characters; line breaks and length are kept.
+func scrub(s, key string) string {
+	s = secretParam.ReplaceAllString(s, "$1=<redacted>")
+	if key != "" {
+		s = strings.ReplaceAll(s, key, "<redacted>")
+	}
+	return strings.Map(func(r rune) rune {
+		if r < ' ' && r != '\n' && r != '\t' || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+}
+
 // snippet is the start of a body, safe to print and quoted.
 func snippet(b []byte, key string) string {
 	s := clean(string(b), key, 120)

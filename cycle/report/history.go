@@ -16,6 +16,7 @@ type HistoryStore interface {
 	SchemaVersion(ctx context.Context) (int, error)
 	RecentRuns(ctx context.Context, limit int) ([]db.Run, error)
 	RunActions(ctx context.Context, runIDs []int64) ([]db.RunAction, error)
+	JobLogs(ctx context.Context, jobIDs []int64, first int) (map[int64]db.JobLog, error)
 }
 
 // History is what `stashgen history` shows. The JSON field names are a
@@ -25,11 +26,31 @@ type History struct {
 	Runs []HistoryRun `json:"runs"`
 }
 
-// HistoryRun is one run with the actions of its ledger jobs.
+// HistoryRun is one run with the actions of its ledger jobs, and what
+// Stash logged while they ran.
 type HistoryRun struct {
 	RunInfo
-	Actions []ActionInfo `json:"actions"`
+	Actions  []ActionInfo `json:"actions"`
+	StashLog []JobLogInfo `json:"stash_log"`
 }
+
+// JobLogInfo is what Stash logged (Warning and Error) while one ledger job
+// ran: how many entries were kept, and the first few.
+type JobLogInfo struct {
+	JobID   int64          `json:"job_id"`
+	Count   int            `json:"count"`
+	Entries []LogEntryInfo `json:"entries"`
+}
+
+// LogEntryInfo is one entry of Stash's log.
+type LogEntryInfo struct {
+	At      time.Time `json:"at"` // Stash's time
+	Level   string    `json:"level"`
+	Message string    `json:"message"`
+}
+
+// historyLogLines is how many of a job's Stash log entries history shows.
+const historyLogLines = 3
 
 // ActionInfo is one job_actions row.
 type ActionInfo struct {
@@ -56,15 +77,40 @@ func GatherHistory(ctx context.Context, store HistoryStore, now time.Time, limit
 	for i, r := range runs {
 		ids[i] = r.ID
 		at[r.ID] = i
-		h.Runs = append(h.Runs, HistoryRun{RunInfo: runInfo(r, now), Actions: []ActionInfo{}})
+		h.Runs = append(h.Runs, HistoryRun{RunInfo: runInfo(r, now), Actions: []ActionInfo{}, StashLog: []JobLogInfo{}})
 	}
 	actions, err := store.RunActions(ctx, ids)
 	if err != nil {
 		return h, err
 	}
+	var jobs []int64
+	runOf := map[int64]int{}
 	for _, a := range actions {
 		hr := &h.Runs[at[a.RunID]]
 		hr.Actions = append(hr.Actions, ActionInfo{JobID: a.JobID, StashJobID: a.StashJobID, Action: string(a.Action), Reason: a.Reason, At: a.At})
+		if _, seen := runOf[a.JobID]; !seen {
+			runOf[a.JobID] = at[a.RunID]
+			jobs = append(jobs, a.JobID)
+		}
+	}
+	if len(jobs) == 0 {
+		return h, nil
+	}
+	logs, err := store.JobLogs(ctx, jobs, historyLogLines)
+	if err != nil {
+		return h, err
+	}
+	for _, id := range jobs {
+		l, ok := logs[id]
+		if !ok {
+			continue
+		}
+		info := JobLogInfo{JobID: id, Count: l.Count, Entries: []LogEntryInfo{}}
+		for _, e := range l.First {
+			info.Entries = append(info.Entries, LogEntryInfo{At: e.At, Level: e.Level, Message: e.Message})
+		}
+		hr := &h.Runs[runOf[id]]
+		hr.StashLog = append(hr.StashLog, info)
 	}
 	return h, nil
 }
@@ -117,6 +163,17 @@ func WriteHistory(w io.Writer, h History) error {
 		r := h.Runs[i-1]
 		for _, l := range actionLines(r.Actions, h.Now) {
 			b.WriteString(indent + l + "\n")
+		}
+		for _, l := range r.StashLog {
+			fmt.Fprintf(&b, "%sjob #%d: stash logged %d warnings and errors", indent, l.JobID, l.Count)
+			if l.Count > len(l.Entries) {
+				fmt.Fprintf(&b, " (the first %d)", len(l.Entries))
+			}
+			b.WriteString(":\n")
+			for _, e := range l.Entries {
+				// Longer than other text: the file ffmpeg names comes late.
+				b.WriteString(indent + "  " + clipTo(e.Level+" "+e.At.In(h.Now.Location()).Format("15:04:05")+" "+e.Message, 2*maxTextRune) + "\n")
+			}
 		}
 		if r.Error != "" {
 			b.WriteString(indent + "error: " + clip(r.Error) + "\n")

@@ -140,6 +140,10 @@ func statuses() map[string]Status {
 		Stash: StashInfo{URL: "http://stash.local:9999", Asked: true, Reachable: true,
 			Queue: []StashJob{{ID: "7", Description: "Generating...", Status: "RUNNING", Progress: ptr(0.45)}}},
 		Scenes: &SceneCounts{Pending: 1200, Backoff: 3, Quarantined: 1, Generated: 48210, ToCheck: 40},
+		Failing: []FailingScene{
+			{ID: 812, Attempts: 2, ErrorAt: ago(time.Hour), Error: "error generating sprite: ffmpeg command produced no output: <-v error -y -ss 5.92 -i /media/clip.mp4 ...>"},
+			{ID: 77, Quarantined: true, Attempts: 5, ErrorAt: ago(30 * time.Hour), Error: "Error generating phash: exit status 1"},
+		},
 		Checks: &CheckInfo{OldestCheck: at(6*24*time.Hour + 3*time.Hour), ReverifyAfterSeconds: 604800, Due: 0, PerRun: 293},
 	}
 	failed := run(44, db.OutcomeFailed, 15*time.Minute, 190*time.Second, 1)
@@ -263,6 +267,13 @@ type statusJSON struct {
 		Due                  *int       `json:"due"`
 		PerRun               *int       `json:"per_run"`
 	} `json:"checks"`
+	Failing *[]struct {
+		ID          int64     `json:"id"`
+		Attempts    int       `json:"attempts"`
+		Quarantined bool      `json:"quarantined"`
+		ErrorAt     time.Time `json:"error_at"`
+		Error       string    `json:"error"`
+	} `json:"failing"`
 }
 
 type runJSON struct {
@@ -278,6 +289,7 @@ type runJSON struct {
 	ScenesGenerated *int       `json:"scenes_generated"`
 	StashJobID      string     `json:"stash_job_id"`
 	Error           string     `json:"error"`
+	Listening       *bool      `json:"listening"`
 }
 
 type stashJSON struct {
@@ -333,10 +345,16 @@ func history() History {
 	generated.ScenesGenerated, generated.StashJobID = ptr(3), "7"
 	generated.Actions = []ActionInfo{
 		{JobID: 9, StashJobID: "7", Action: "LAUNCHED", Reason: "batch 1 of run 41: 3 scenes", At: ago(3*time.Hour - time.Second)},
-		{JobID: 9, StashJobID: "7", Action: "FINISHED", Reason: "3 of 3 scenes complete", At: ago(3*time.Hour - 190*time.Second)},
+		{JobID: 9, StashJobID: "7", Action: "FINISHED", Reason: "2 of 3 scenes complete", At: ago(3*time.Hour - 190*time.Second)},
 	}
+	generated.Listening = ptr(true)
+	generated.StashLog = []JobLogInfo{{JobID: 9, Count: 4, Entries: []LogEntryInfo{
+		{At: ago(3*time.Hour - 60*time.Second), Level: "Error", Message: "error generating sprite: ffmpeg command produced no output: <-v error -y -ss 5.92 -i /media/clip.mp4 ...>"},
+		{At: ago(3*time.Hour - 61*time.Second), Level: "Warning", Message: "[generator] failed generating scene preview, trying fallback"},
+		{At: ago(3*time.Hour - 62*time.Second), Level: "Error", Message: "Error generating phash: exit status 1"},
+	}}}
 	scan := HistoryRun{RunInfo: run(42, db.OutcomeCancelledForScan, 2*time.Hour, 95*time.Second, 75)}
-	scan.ScenesGenerated, scan.StashJobID = ptr(1), "8"
+	scan.ScenesGenerated, scan.StashJobID, scan.Listening = ptr(1), "8", ptr(false)
 	scan.Error = "stash job 8 cancelled so a scan can run; 1 scenes finished before it stopped"
 	scan.Actions = []ActionInfo{
 		{JobID: 10, StashJobID: "8", Action: "LAUNCHED", Reason: "batch 1 of run 42: 500 scenes", At: ago(2*time.Hour - time.Second)},
@@ -397,6 +415,15 @@ type historyRunJSON struct {
 		Reason     string    `json:"reason"`
 		At         time.Time `json:"at"`
 	} `json:"actions"`
+	StashLog *[]struct {
+		JobID   int64 `json:"job_id"`
+		Count   int   `json:"count"`
+		Entries []struct {
+			At      time.Time `json:"at"`
+			Level   string    `json:"level"`
+			Message string    `json:"message"`
+		} `json:"entries"`
+	} `json:"stash_log"`
 }
 
 func TestWriteJSON_History(t *testing.T) {

@@ -22,6 +22,7 @@ type StatusStore interface {
 	ActiveJobs(ctx context.Context) ([]db.Job, error)
 	CountAll(ctx context.Context) (db.Counts, error)
 	CheckAges(ctx context.Context, age time.Duration) (db.CheckAge, error)
+	FailingScenes(ctx context.Context, limit int) ([]db.FailingScene, error)
 }
 
 // Stash is what status asks Stash: its queue, and the jobs the ledger
@@ -65,7 +66,22 @@ type Status struct {
 	Stash              StashInfo      `json:"stash"`
 	Scenes             *SceneCounts   `json:"scenes"`
 	Checks             *CheckInfo     `json:"checks"`
+	// Failing are not-generated scenes with the last error Stash logged
+	// about them, the newest first.
+	Failing []FailingScene `json:"failing"`
 }
+
+// FailingScene is a scene Stash failed to generate, and what it logged.
+type FailingScene struct {
+	ID          int64     `json:"id"`
+	Attempts    int       `json:"attempts"`
+	Quarantined bool      `json:"quarantined"`
+	ErrorAt     time.Time `json:"error_at"` // Stash's time
+	Error       string    `json:"error"`
+}
+
+// maxFailing is how many failing scenes status lists.
+const maxFailing = 3
 
 // DatabaseInfo says whether the database could be read.
 type DatabaseInfo struct {
@@ -89,6 +105,9 @@ type RunInfo struct {
 	ScenesGenerated *int       `json:"scenes_generated"`
 	StashJobID      string     `json:"stash_job_id"`
 	Error           string     `json:"error"`
+	// Listening: the run heard Stash's events while it followed a job
+	// (true) or only polled (false); null when it followed none.
+	Listening *bool `json:"listening"`
 }
 
 // ended is when the run finished, or started when it has not.
@@ -260,6 +279,14 @@ func Gather(ctx context.Context, store StatusStore, sc Stash, opts Options) Stat
 		if st.Checks, err = checkInfo(ctx, store, c, opts); err != nil {
 			return fail(err)
 		}
+		failing, err := store.FailingScenes(ctx, maxFailing)
+		if err != nil {
+			return fail(err)
+		}
+		for _, f := range failing {
+			st.Failing = append(st.Failing, FailingScene{ID: f.ID, Attempts: f.Attempts, Quarantined: f.Quarantined,
+				ErrorAt: f.Error.At, Error: f.Error.Message})
+		}
 	}
 	st.Health = assess(f)
 	if sc != nil {
@@ -302,6 +329,7 @@ func newStatus(opts Options) Status {
 		JobIntervalSeconds: int(opts.JobInterval / time.Second),
 		Jobs:               []JobInfo{},
 		Stash:              StashInfo{Queue: []StashJob{}},
+		Failing:            []FailingScene{},
 	}
 }
 
@@ -372,6 +400,7 @@ func runInfo(r db.Run, now time.Time) RunInfo {
 	if r.Error != nil {
 		ri.Error = *r.Error
 	}
+	ri.Listening = r.Listening
 	return ri
 }
 

@@ -50,8 +50,8 @@ func WriteStatus(w io.Writer, st Status) error {
 	case r.Outcome == "running":
 		line("last run:", "#%d %s, running since %s (%s)", r.ID, r.Command, st.at(r.StartedAt), st.ago(r.StartedAt))
 	default:
-		line("last run:", "#%d %s, %s, started %s (%s), took %s", r.ID, r.Command, r.outcomeText(),
-			st.at(r.StartedAt), st.ago(r.StartedAt), human(time.Duration(r.DurationSeconds*float64(time.Second))))
+		line("last run:", "#%d %s, %s, started %s (%s), took %s%s", r.ID, r.Command, r.outcomeText(),
+			st.at(r.StartedAt), st.ago(r.StartedAt), human(time.Duration(r.DurationSeconds*float64(time.Second))), r.heardText())
 		if r.Error != "" {
 			line("  error:", "%s", clip(r.Error))
 		}
@@ -89,10 +89,24 @@ func WriteStatus(w io.Writer, st Status) error {
 	if c := st.Scenes; c != nil {
 		line("scenes:", "%d pending, %d backing off, %d quarantined, %d generated", c.Pending, c.Backoff, c.Quarantined, c.Generated)
 	}
-	// The checks line goes only where it fits: status stays within 15
-	// lines (--json always has it).
+	// The checks and failing lines go only where they fit: status stays
+	// within 15 lines (--json always has them).
 	if c := st.Checks; c != nil && strings.Count(b.String(), "\n") < maxLines {
 		line("checks:", "%s", clip(st.checksText()))
+	}
+	for i, f := range st.Failing {
+		if strings.Count(b.String(), "\n") >= maxLines {
+			break
+		}
+		label := ""
+		if i == 0 {
+			label = "failing:"
+		}
+		state := fmt.Sprintf("%d attempts", f.Attempts)
+		if f.Quarantined {
+			state = "quarantined"
+		}
+		line(label, "%s", clip(fmt.Sprintf("scene %d (%s): %s", f.ID, state, f.Error)))
 	}
 	return write(w, b.String())
 }
@@ -159,6 +173,18 @@ func (st Status) stashText() string {
 		names = append(names, strings.TrimSpace(fmt.Sprintf("#%s %s %s %s", j.ID, j.Description, j.Status, percent(j.Progress))))
 	}
 	return fmt.Sprintf("%s: %d queued: %s", s.URL, len(s.Queue), strings.Join(names, ", "))
+}
+
+// heardText says how the run followed its job: listening to Stash's
+// events, or polling.
+func (r *RunInfo) heardText() string {
+	switch {
+	case r.Listening == nil:
+		return ""
+	case *r.Listening:
+		return ", listening"
+	}
+	return ", polling"
 }
 
 // checksText says how old the checks are, what the rolling
@@ -246,11 +272,14 @@ func trimZero(s string) string {
 }
 
 // clip makes free text one line of at most maxTextRune runes.
-func clip(s string) string {
+func clip(s string) string { return clipTo(s, maxTextRune) }
+
+// clipTo makes free text one line of at most n runes.
+func clipTo(s string, n int) string {
 	s = strings.Join(strings.Fields(s), " ")
-	if utf8.RuneCountInString(s) <= maxTextRune {
+	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
 	r := []rune(s)
-	return string(r[:maxTextRune-1]) + "…"
+	return string(r[:n-1]) + "…"
 }

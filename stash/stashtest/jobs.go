@@ -1,6 +1,7 @@
 package stashtest
 
 import (
+	"context"
 	"slices"
 	"strconv"
 	"time"
@@ -66,11 +67,39 @@ type jobQueue struct {
 	nextID    int
 	failNext  *string
 	failByID  map[int]string
+	changed   chan struct{} // closed and replaced at every change, for Await
 }
 
 func (q *jobQueue) init() {
 	q.nextID = 1
 	q.failByID = map[int]string{}
+	q.changed = make(chan struct{})
+}
+
+// jobsChanged wakes Await. Called with s.mu held.
+func (s *Server) jobsChanged() {
+	close(s.jq.changed)
+	s.jq.changed = make(chan struct{})
+}
+
+// Await waits until cond holds, checking it again after every change of
+// the job queue (a job queued, started, moved on, stopped or ended) or a
+// stop call, so a test can wait for the client to act without sleeping.
+// cond may call the Server's methods.
+func (s *Server) Await(ctx context.Context, cond func() bool) error {
+	for {
+		s.mu.Lock()
+		changed := s.jq.changed
+		s.mu.Unlock()
+		if cond() {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 func (q *jobQueue) find(id int) *job {
@@ -307,6 +336,7 @@ func (s *Server) endJob(j *job, st JobStatus) {
 // STOPPING pushes nothing to subscribers: they learn of it from the job's
 // next progress update.
 func (s *Server) stop(id int) {
+	defer s.jobsChanged()
 	j := s.jq.find(id)
 	if j == nil {
 		return

@@ -37,6 +37,7 @@ type FileRequest struct {
 type StopCall struct {
 	JobID string // "" for stopAllJobs
 	All   bool
+	At    time.Time // the real clock when it arrived, to time a client's reaction
 }
 
 type callLog struct {

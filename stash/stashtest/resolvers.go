@@ -7,6 +7,7 @@ import (
 	"path"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -67,11 +68,11 @@ func (e *executor) resolveRoot(f *ast.Field, args map[string]any) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.log.stops = append(s.log.stops, StopCall{JobID: raw})
+		s.log.stops = append(s.log.stops, StopCall{JobID: raw, At: time.Now()})
 		s.stop(id)
 		return true, nil
 	case "stopAllJobs":
-		s.log.stops = append(s.log.stops, StopCall{All: true})
+		s.log.stops = append(s.log.stops, StopCall{All: true, At: time.Now()})
 		for _, j := range slices.Clone(s.jq.queue) {
 			s.stop(j.id)
 		}

@@ -567,6 +567,7 @@ func (wc *wsConn) writeLoop(keepAlive time.Duration) {
 // pushJob sends a job event to every jobsSubscribe subscriber. Called with
 // s.mu held, right where the real job manager notifies its subscribers.
 func (s *Server) pushJob(typ string, j *job) {
+	s.jobsChanged()
 	var value map[string]any
 	for _, sub := range s.ws.subs {
 		if sub.field != "jobsSubscribe" {
