@@ -49,6 +49,10 @@ func (s *timedStash) StopJob(ctx context.Context, id string) error {
 //
 //	go test ./cycle -run '^$' -bench 'BenchmarkScanReaction/poll=1s' -benchtime 10x -count 5
 //	STASHGEN_BENCH_SLOW=1 go test ./cycle -run '^$' -bench 'BenchmarkScanReaction/poll=30s' -benchtime 4x
+//	go test ./cycle -run '^$' -bench 'BenchmarkScanReaction/listening' -benchtime 10x -count 3
+//
+// The listening case hears Stash's jobsSubscribe over a websocket: the
+// scan's ADD wakes the run at once, whatever poll_interval is (30 s here).
 //
 // ns/op is the length of a whole run and means little; read the
 // reaction-ms metrics.
@@ -58,13 +62,14 @@ func BenchmarkScanReaction(b *testing.B) {
 			if poll > time.Second && os.Getenv("STASHGEN_BENCH_SLOW") != "1" {
 				b.Skip("takes about poll_interval per op; set STASHGEN_BENCH_SLOW=1")
 			}
-			benchScanReaction(b, poll)
+			benchScanReaction(b, poll, false)
 		})
 	}
+	b.Run("listening/poll=30s", func(b *testing.B) { benchScanReaction(b, 30*time.Second, true) })
 }
 
-func benchScanReaction(b *testing.B, poll time.Duration) {
-	e := newBenchEnv(b, cycle.Settings{PollInterval: poll, Toggles: fourProbes()},
+func benchScanReaction(b *testing.B, poll time.Duration, listen bool) {
+	e := newBenchEnv(b, cycle.Settings{PollInterval: poll, Toggles: fourProbes(), Listen: listen},
 		stashtest.WithScenesPerTick(1))
 	ts := &timedStash{Stash: e.client, polled: make(chan time.Time, 1), stopped: make(chan time.Time, 1)}
 	e.runner.Stash = ts
@@ -90,8 +95,15 @@ func benchScanReaction(b *testing.B, poll time.Duration) {
 		case res := <-done:
 			b.Fatalf("run ended before following a job: %+v", res)
 		}
+		if listen {
+			if err := e.fake.AwaitWebsockets(ctx, 1); err != nil {
+				b.Fatal(err)
+			}
+		}
 		_, phase := math.Modf(0.5 + float64(i)*0.6180339887)
-		time.Sleep(time.Until(first.Add(time.Duration(phase * float64(poll)))))
+		if !listen { // listening, the phase of the poll does not matter
+			time.Sleep(time.Until(first.Add(time.Duration(phase * float64(poll)))))
+		}
 		queued := addScan(b, e.fake)
 		var stop time.Time
 		select {
@@ -133,5 +145,56 @@ func drain(c chan time.Time) {
 		default:
 			return
 		}
+	}
+}
+
+// BenchmarkFollowRequests counts the requests a run sends Stash while it
+// follows a job, polling and listening: polling, each poll asks findJob
+// and the queue (for scans); listening, scans arrive as events, so a poll
+// is findJob alone. One op is one poll; requests/hour is at the default
+// 30 s poll_interval.
+//
+//	go test ./cycle -run '^$' -bench 'BenchmarkFollowRequests' -benchtime 20x
+func BenchmarkFollowRequests(b *testing.B) {
+	for _, listen := range []bool{false, true} {
+		name := "polling"
+		if listen {
+			name = "listening"
+		}
+		b.Run(name, func(b *testing.B) {
+			e := newBenchEnv(b, cycle.Settings{PollInterval: time.Millisecond, Toggles: fourProbes(), Listen: listen},
+				stashtest.WithScenesPerTick(1))
+			e.fake.AddScenes(100_000) // a job that outlasts any op count
+			polls := make(chan struct{})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			e.runner.Wait = func(ctx context.Context, _ time.Duration) error {
+				select {
+				case polls <- struct{}{}:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			done := make(chan cycle.Result)
+			go func() { done <- e.runner.Execute(ctx, "once", true, "/run/lock/bench.lock", e.runner.Once) }()
+			<-polls // the job is launched and polled once
+			if listen {
+				if err := e.fake.AwaitWebsockets(ctx, 1); err != nil {
+					b.Fatal(err)
+				}
+			}
+			<-polls
+			e.fake.ResetLog()
+			for b.Loop() {
+				<-polls
+			}
+			calls := len(e.fake.Calls())
+			cancel()
+			<-done
+			perPoll := float64(calls) / float64(b.N)
+			b.ReportMetric(perPoll, "requests/poll")
+			b.ReportMetric(perPoll*float64(time.Hour/(30*time.Second)), "requests/hour")
+		})
 	}
 }
