@@ -15,7 +15,7 @@ import (
 // of ours still running outside the window), and before the busy check:
 // a run that stands aside probes nothing.
 func (p *pass) fence(context.Context) error {
-	err := p.set.Fence.Check(p.now())
+	err := p.checkFence(p.set.Fence)
 	var closed *fence.ClosedError
 	var low *fence.LowSpaceError
 	switch {
@@ -34,7 +34,7 @@ func (p *pass) fence(context.Context) error {
 // fenceBetween is the fence before every batch after the first: no new
 // batch starts after the window has closed, or below the floor.
 func (p *pass) fenceBetween() error {
-	err := p.set.Fence.Check(p.now())
+	err := p.checkFence(p.set.Fence)
 	var closed *fence.ClosedError
 	var low *fence.LowSpaceError
 	switch {

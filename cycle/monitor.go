@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stashgen/stashgen/cycle/fence"
 	"github.com/stashgen/stashgen/db"
 	"github.com/stashgen/stashgen/stash"
 )
@@ -260,8 +261,12 @@ func (p *pass) fenceCrossed(closes time.Time) *stopCause {
 		return &stopCause{outcome: db.OutcomeCancelledForWindow, reason: reason}
 	}
 	if f := p.set.Fence; !f.Floor.IsZero() {
-		if err := f.Floor.Check(f.Path); err != nil {
+		f.Window = fence.Window{} // the window was just checked
+		var low *fence.LowSpaceError
+		if err := p.checkFence(f); errors.As(err, &low) {
 			return &stopCause{outcome: db.OutcomeCancelledForLowSpace, reason: err.Error()}
+		} else if err != nil {
+			p.log.Warn("cannot measure the free space; the job goes on", "path", f.Path, "error", err)
 		}
 	}
 	return nil

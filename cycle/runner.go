@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stashgen/stashgen/cycle/fence"
 	"github.com/stashgen/stashgen/db"
 )
 
@@ -44,6 +45,9 @@ type Runner struct {
 	// Now is the clock the maintenance window is read on; nil means
 	// time.Now. Tests replace it to cross a window's edge.
 	Now func() time.Time
+	// Measure reads a filesystem's free space; nil means fence.Measure.
+	// Tests replace it to cross the floor.
+	Measure func(path string) (fence.Space, error)
 }
 
 // Body is what a command does inside its run: Runner.Once, or a check.
@@ -87,6 +91,27 @@ func (r *Runner) now() time.Time {
 		return r.Now()
 	}
 	return time.Now()
+}
+
+// checkFence is the host's fence at now: nil, a *fence.ClosedError
+// outside the window, a *fence.LowSpaceError below the floor, or the error
+// of measuring. The window first: it costs no I/O.
+func (r *Runner) checkFence(f fence.Fence) error {
+	if err := f.Window.Check(r.now()); err != nil || f.Floor.IsZero() {
+		return err
+	}
+	measure := r.Measure
+	if measure == nil {
+		measure = fence.Measure
+	}
+	s, err := measure(f.Path)
+	if err != nil {
+		return err
+	}
+	if f.Floor.Below(s) {
+		return &fence.LowSpaceError{Space: s, Floor: f.Floor}
+	}
+	return nil
 }
 
 func (r *Runner) observer() Observer {

@@ -159,6 +159,17 @@ CREATE TRIGGER jobs_scan_notify AFTER INSERT OR UPDATE OF status, type ON jobs
 	FOR EACH ROW WHEN (NEW.type = 'stash_scan' AND NEW.status IN ('pending', 'running'))
 	EXECUTE FUNCTION notify_scan();
 `,
+	// 4: the fence's outcomes (generate.window, min_free_space): the CHECK on
+	// runs.outcome is replaced by the same list plus four. PostgreSQL named
+	// migration 1's inline CHECK runs_outcome_check; the new one keeps the
+	// name, so a later list change can do the same.
+	`
+ALTER TABLE runs DROP CONSTRAINT runs_outcome_check;
+ALTER TABLE runs ADD CONSTRAINT runs_outcome_check CHECK (outcome IN (
+	'running', 'generated', 'nothing_to_do', 'checked', 'adopted', 'failed', 'error',
+	'skipped_locked', 'skipped_busy', 'cancelled_for_scan', 'interrupted', 'abandoned',
+	'skipped_window', 'cancelled_for_window', 'skipped_low_space', 'cancelled_for_low_space'));
+`,
 }
 
 // Version is the schema version this build expects.
