@@ -128,6 +128,17 @@ ALTER TABLE scenes ADD COLUMN checked_for text[];
 -- Rolling re-verification takes generated scenes oldest check first.
 CREATE INDEX scenes_reverify_idx ON scenes (checked_at) WHERE generated AND quarantined_at IS NULL;
 `,
+	// The fence's outcomes (generate.window, min_free_space): the CHECK on
+	// runs.outcome is replaced by the same list plus four. PostgreSQL named
+	// migration 1's inline CHECK runs_outcome_check; the new one keeps the
+	// name, so a later list change can do the same.
+	`
+ALTER TABLE runs DROP CONSTRAINT runs_outcome_check;
+ALTER TABLE runs ADD CONSTRAINT runs_outcome_check CHECK (outcome IN (
+	'running', 'generated', 'nothing_to_do', 'checked', 'adopted', 'failed', 'error',
+	'skipped_locked', 'skipped_busy', 'cancelled_for_scan', 'interrupted', 'abandoned',
+	'skipped_window', 'cancelled_for_window', 'skipped_low_space', 'cancelled_for_low_space'));
+`,
 }
 
 // Version is the schema version this build expects.

@@ -24,6 +24,25 @@ const (
 	OutcomeCancelledForScan Outcome = "cancelled_for_scan" // our job was stopped so a scan can run
 	OutcomeInterrupted      Outcome = "interrupted"        // SIGINT/SIGTERM
 	OutcomeAbandoned        Outcome = "abandoned"          // the process died; set by a later run
+
+	// The fence (generate.window, min_free_space): each ends a run with
+	// exit 75, "try later". The window's two are the schedule working as
+	// configured; the free space's two will not clear by themselves, so
+	// status keeps them apart.
+
+	// OutcomeSkippedWindow: the run started outside the maintenance
+	// window and stood aside before any work.
+	OutcomeSkippedWindow Outcome = "skipped_window"
+	// OutcomeCancelledForWindow: the window closed while the run worked:
+	// its Stash job was stopped, or it started no new batch.
+	OutcomeCancelledForWindow Outcome = "cancelled_for_window"
+	// OutcomeSkippedLowSpace: free_space_path was below min_free_space
+	// before launching, so the run stood aside.
+	OutcomeSkippedLowSpace Outcome = "skipped_low_space"
+	// OutcomeCancelledForLowSpace: the free space fell below the floor
+	// while a job ran (it was stopped) or between batches (no new one was
+	// started).
+	OutcomeCancelledForLowSpace Outcome = "cancelled_for_low_space"
 )
 
 // Run is one row of runs, the audit trail.

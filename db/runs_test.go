@@ -100,17 +100,69 @@ func TestStore_FinishRunNullCounts(t *testing.T) {
 	}
 }
 
+// Every outcome a run can end with passes the CHECK on runs.outcome, the
+// fence's four (added by a later migration) included, and the constraint
+// keeps the name PostgreSQL gave migration 1's, which the next list change
+// drops by.
+func TestStore_FinishRunEveryOutcome(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	e := newEnv(t)
+	tests := []struct {
+		outcome db.Outcome
+		exit    int
+		err     string
+	}{
+		{db.OutcomeGenerated, 0, ""},
+		{db.OutcomeNothingToDo, 0, ""},
+		{db.OutcomeChecked, 0, ""},
+		{db.OutcomeAdopted, 0, ""},
+		{db.OutcomeFailed, 1, "stash job 8 failed"},
+		{db.OutcomeError, 69, "stash unavailable"},
+		{db.OutcomeSkippedLocked, 75, "lock held"},
+		{db.OutcomeSkippedBusy, 75, "busy"},
+		{db.OutcomeCancelledForScan, 75, "a scan goes first"},
+		{db.OutcomeInterrupted, 143, "SIGTERM"},
+		{db.OutcomeSkippedWindow, 75, "outside the maintenance window 01:00-07:00: it opens at 01:00 (in 3h)"},
+		{db.OutcomeCancelledForWindow, 75, "maintenance window 01:00-07:00 closed at 07:00"},
+		{db.OutcomeSkippedLowSpace, 75, "free space on /srv/stash/generated is 12.3 GiB, below min_free_space 50GiB"},
+		{db.OutcomeCancelledForLowSpace, 75, "free space on /srv/stash/generated is 49.9 GiB, below min_free_space 50GiB"},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.outcome), func(t *testing.T) {
+			id := startRun(t, e)
+			if err := e.s.FinishRun(ctx, id, db.RunEnd{Outcome: tt.outcome, ExitCode: tt.exit, Error: tt.err}); err != nil {
+				t.Fatalf("FinishRun(%s): %v", tt.outcome, err)
+			}
+			r, err := e.s.GetRun(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Outcome != tt.outcome || r.ExitCode == nil || *r.ExitCode != tt.exit || (tt.err != "" && (r.Error == nil || *r.Error != tt.err)) {
+				t.Fatalf("run = %+v", r)
+			}
+		})
+	}
+	if n := scalar[int](t, e, `SELECT count(*) FROM pg_constraint WHERE conrelid = 'runs'::regclass AND conname = 'runs_outcome_check'`); n != 1 {
+		t.Fatalf("%d constraints named runs_outcome_check on runs, want 1", n)
+	}
+}
+
 func TestStore_FinishRunRejectsUnknownOutcome(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	e := newEnv(t)
-	id := startRun(t, e)
-	err := e.s.FinishRun(ctx, id, db.RunEnd{Outcome: "exploded", ExitCode: 1})
-	if err == nil || errors.Is(err, db.ErrConflict) || pgCode(err) != checkViolation {
-		t.Fatalf("FinishRun(unknown outcome) = %v; want a check violation", err)
-	}
-	if got := scalar[string](t, e, `SELECT outcome FROM runs WHERE id = $1`, id); got != "running" {
-		t.Fatalf("outcome = %q after a refused FinishRun", got)
+	// A near miss of a fence outcome too: the new constraint lists names,
+	// not patterns.
+	for _, o := range []db.Outcome{"exploded", "skipped_low_disk", "cancelled_for_windows"} {
+		id := startRun(t, e)
+		err := e.s.FinishRun(ctx, id, db.RunEnd{Outcome: o, ExitCode: 1})
+		if err == nil || errors.Is(err, db.ErrConflict) || pgCode(err) != checkViolation {
+			t.Fatalf("FinishRun(%q) = %v; want a check violation", o, err)
+		}
+		if got := scalar[string](t, e, `SELECT outcome FROM runs WHERE id = $1`, id); got != "running" {
+			t.Fatalf("outcome = %q after a refused FinishRun(%q)", got, o)
+		}
 	}
 }
 
