@@ -71,6 +71,7 @@ var finishedOutcomes = []db.Outcome{
 	db.OutcomeGenerated, db.OutcomeNothingToDo, db.OutcomeChecked, db.OutcomeAdopted,
 	db.OutcomeFailed, db.OutcomeError, db.OutcomeSkippedLocked, db.OutcomeSkippedBusy,
 	db.OutcomeCancelledForScan, db.OutcomeInterrupted, db.OutcomeAbandoned,
+	db.OutcomeSkippedWindow, db.OutcomeCancelledForWindow, db.OutcomeSkippedLowSpace, db.OutcomeCancelledForLowSpace,
 }
 
 // Text renders the metrics in Prometheus' text exposition format, as
@@ -108,7 +109,7 @@ func (m Metrics) Text() string {
 		return b.String()
 	}
 	family("stashgen_last_success_timestamp_seconds", "gauge",
-		"Unix time the last run that went well (exit 0, or 75: stood aside) ended; 0 if none ever did.")
+		"Unix time the last run that went well (exit 0, or 75: stood aside, but not for low disk space) ended; 0 if none ever did.")
 	var last float64
 	if m.DB.LastSuccess != nil {
 		last = unix(*m.DB.LastSuccess)

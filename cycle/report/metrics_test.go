@@ -200,7 +200,8 @@ func sampleMetrics() Metrics {
 		DB: &DBMetrics{
 			LastSuccess: at(time.Hour),
 			Scenes:      db.Counts{Pending: 1200, Backoff: 3, Quarantined: 1, Generated: 48210},
-			Runs:        map[db.Outcome]int64{db.OutcomeGenerated: 40, db.OutcomeFailed: 2, "future \"outcome\"\n": 1},
+			Runs: map[db.Outcome]int64{db.OutcomeGenerated: 40, db.OutcomeFailed: 2, db.OutcomeSkippedWindow: 17,
+				db.OutcomeSkippedLowSpace: 3, "future \"outcome\"\n": 1},
 		},
 	}
 }
@@ -213,19 +214,23 @@ func TestMetrics_Format(t *testing.T) {
 		t.Fatalf("%v\n%s", err, text)
 	}
 	want := map[string]float64{
-		"stashgen_last_run_timestamp_seconds{}":             float64(now.Unix()),
-		"stashgen_last_run_duration_seconds{}":              190.25,
-		"stashgen_last_run_exit_code{}":                     1,
-		"stashgen_last_run_scenes_generated{}":              12,
-		"stashgen_last_success_timestamp_seconds{}":         float64(now.Add(-time.Hour).Unix()),
-		`stashgen_scenes{state=pending}`:                    1200,
-		`stashgen_scenes{state=backoff}`:                    3,
-		`stashgen_scenes{state=quarantined}`:                1,
-		`stashgen_scenes{state=generated}`:                  48210,
-		`stashgen_runs_total{outcome=generated}`:            40,
-		`stashgen_runs_total{outcome=failed}`:               2,
-		`stashgen_runs_total{outcome=skipped_locked}`:       0,
-		`stashgen_runs_total{outcome=future \"outcome\"\n}`: 1,
+		"stashgen_last_run_timestamp_seconds{}":                float64(now.Unix()),
+		"stashgen_last_run_duration_seconds{}":                 190.25,
+		"stashgen_last_run_exit_code{}":                        1,
+		"stashgen_last_run_scenes_generated{}":                 12,
+		"stashgen_last_success_timestamp_seconds{}":            float64(now.Add(-time.Hour).Unix()),
+		`stashgen_scenes{state=pending}`:                       1200,
+		`stashgen_scenes{state=backoff}`:                       3,
+		`stashgen_scenes{state=quarantined}`:                   1,
+		`stashgen_scenes{state=generated}`:                     48210,
+		`stashgen_runs_total{outcome=generated}`:               40,
+		`stashgen_runs_total{outcome=failed}`:                  2,
+		`stashgen_runs_total{outcome=skipped_locked}`:          0,
+		`stashgen_runs_total{outcome=skipped_window}`:          17,
+		`stashgen_runs_total{outcome=cancelled_for_window}`:    0,
+		`stashgen_runs_total{outcome=skipped_low_space}`:       3,
+		`stashgen_runs_total{outcome=cancelled_for_low_space}`: 0,
+		`stashgen_runs_total{outcome=future \"outcome\"\n}`:    1,
 	}
 	for k, v := range want {
 		if got, ok := series[k]; !ok || got != v {
@@ -233,6 +238,13 @@ func TestMetrics_Format(t *testing.T) {
 		}
 	}
 	golden(t, "metrics.golden", []byte(text))
+
+	// Every outcome has its series, zero or not.
+	for _, o := range finishedOutcomes {
+		if _, ok := series[`stashgen_runs_total{outcome=`+string(o)+`}`]; !ok {
+			t.Errorf("no stashgen_runs_total series for %s", o)
+		}
+	}
 
 	// Without the database: only what the run itself knows, still valid.
 	m := sampleMetrics()

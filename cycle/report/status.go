@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stashgen/stashgen/cycle"
+	"github.com/stashgen/stashgen/cycle/fence"
 	"github.com/stashgen/stashgen/db"
 	"github.com/stashgen/stashgen/stash"
 )
@@ -49,6 +50,10 @@ type Options struct {
 	StashTimeout time.Duration
 	// ReverifyAfter is check.reverify_after; 0 means off.
 	ReverifyAfter time.Duration
+	// Fence is cfg.Generate.Fence: status warns about runs that stood
+	// aside for low disk space only while a floor is configured (removing
+	// it is one of the fixes).
+	Fence fence.Fence
 }
 
 // Status is everything `stashgen status` shows. The JSON field names are
@@ -230,6 +235,16 @@ func Gather(ctx context.Context, store StatusStore, sc Stash, opts Options) Stat
 			st.LastSuccess, f.lastGood = &ri, &ri
 		case !errors.Is(err, db.ErrNotFound):
 			return fail(err)
+		}
+		if !opts.Fence.Floor.IsZero() {
+			disk, err := store.LastRunWith(ctx, sawDisk())
+			switch {
+			case err == nil:
+				ri := runInfo(disk, opts.Now)
+				f.sawDisk = &ri
+			case !errors.Is(err, db.ErrNotFound):
+				return fail(err)
+			}
 		}
 		hb, err := store.LastHeartbeat(ctx)
 		switch {
