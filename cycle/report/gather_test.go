@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"github.com/jackc/pgx/v5"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -262,6 +264,8 @@ func mustFence(t *testing.T, window, floor, path string) fence.Fence {
 	return fence.Fence{Window: w, Floor: f, Path: path}
 }
 
+const gib = 1 << 30
+
 // finish writes a finished run with the given outcome.
 func finish(t *testing.T, s *db.Store, o db.Outcome, exit int, msg string) int64 {
 	t.Helper()
@@ -277,7 +281,8 @@ func finish(t *testing.T, s *db.Store, o db.Outcome, exit int, msg string) int64
 
 // A run that stood aside for low disk space keeps status at a warning
 // through the runs outside the window after it (they never looked at the
-// disk), while a floor is configured.
+// disk), while a floor is configured; status shows the window and the
+// free space it measured.
 func TestGather_LowSpaceAndTheFence(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -290,7 +295,12 @@ func TestGather_LowSpaceAndTheFence(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := mustFence(t, "01:00-07:00", "50GiB", "/srv/gen")
-	opts := Options{Now: time.Now(), JobInterval: time.Hour, Host: "host-a", Alive: func(int) bool { return false }, Fence: f}
+	var measured []string
+	opts := Options{Now: time.Now(), JobInterval: time.Hour, Host: "host-a", Alive: func(int) bool { return false }, Fence: f,
+		Measure: func(path string) (fence.Space, error) {
+			measured = append(measured, path)
+			return fence.Space{Path: path, Free: 12 * gib, Total: 1024 * gib}, nil
+		}}
 
 	st := Gather(ctx, s, nil, opts)
 
@@ -302,12 +312,19 @@ func TestGather_LowSpaceAndTheFence(t *testing.T) {
 	if st.LastSuccess == nil || st.LastSuccess.ID != last {
 		t.Fatalf("last success = %+v, want the last skipped_window run #%d", st.LastSuccess, last)
 	}
+	fi := st.Fence
+	if fi == nil || fi.Window != "01:00-07:00" || fi.ClosesAt == nil || fi.OpensAt == nil || fi.Open != f.Window.Open(opts.Now) ||
+		fi.FreeSpacePath != "/srv/gen" || fi.FreeBytes == nil || *fi.FreeBytes != 12*gib || !fi.Below || fi.MinFreeSpace != "50GiB" ||
+		len(measured) != 1 || measured[0] != "/srv/gen" {
+		t.Fatalf("fence = %+v, measured %q", fi, measured)
+	}
 
-	// Without a floor (removing it is a fix), the warning goes.
+	// Without a floor (removing it is a fix), the warning goes, and so
+	// does the fence when there is no window either.
 	opts.Fence = fence.Fence{}
 	st = Gather(ctx, s, nil, opts)
-	if st.Health.Level != Healthy {
-		t.Fatalf("without a floor: health %v %q", st.Health.Level, st.Health.Reasons)
+	if st.Health.Level != Healthy || st.Fence != nil {
+		t.Fatalf("without a fence: health %v %q, fence %+v", st.Health.Level, st.Health.Reasons, st.Fence)
 	}
 
 	// A run that got past the floor clears it.
@@ -315,5 +332,30 @@ func TestGather_LowSpaceAndTheFence(t *testing.T) {
 	finish(t, s, db.OutcomeGenerated, 0, "")
 	if st = Gather(ctx, s, nil, opts); st.Health.Level != Healthy {
 		t.Fatalf("after a generated run: health %v %q", st.Health.Level, st.Health.Reasons)
+	}
+}
+
+// Status measures the real free space, and reports a path it cannot
+// measure without failing.
+func TestGather_MeasuresTheFreeSpace(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS != "linux" {
+		t.Skip("fence.Measure is implemented on Linux only")
+	}
+	s := openStore(t, true)
+	dir := t.TempDir()
+	opts := Options{Now: time.Now(), JobInterval: time.Hour, Fence: mustFence(t, "", "1B", dir)}
+
+	st := Gather(t.Context(), s, nil, opts)
+	if fi := st.Fence; fi == nil || fi.Error != "" || fi.FreeBytes == nil || fi.TotalBytes == nil || *fi.TotalBytes < *fi.FreeBytes ||
+		fi.Below || fi.Window != "" || !fi.Open || fi.ClosesAt != nil {
+		t.Fatalf("fence = %+v", st.Fence)
+	}
+
+	opts.Fence.Path = filepath.Join(dir, "gone")
+	st = Gather(t.Context(), s, nil, opts)
+	if fi := st.Fence; fi == nil || fi.FreeBytes != nil || !strings.Contains(fi.Error, "no such file or directory") || fi.Below ||
+		st.Health.Level == Unknown {
+		t.Fatalf("fence on a missing path = %+v, health %v", st.Fence, st.Health.Level)
 	}
 }

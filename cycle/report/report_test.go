@@ -250,7 +250,41 @@ func statuses() map[string]Status {
 	}
 	unknown := Unreachable(Options{Now: now, JobInterval: time.Hour},
 		errString("postgresql unavailable at db.local:5432, database stashgen: dial tcp 10.0.0.5:5432: connect: connection refused"))
-	return map[string]Status{"status_healthy": healthy, "status_worst": worst, "status_fresh": fresh, "status_unknown": unknown}
+
+	// A screen full of reasons leaves the fence line out, like the checks
+	// line.
+	worst.Fence = &FenceInfo{Window: "01:00-07:00", ClosesAt: at(-19 * time.Hour), OpensAt: at(-13 * time.Hour)}
+
+	// Stood aside for low disk space, with the window open.
+	lowRun := run(50, db.OutcomeSkippedLowSpace, 5*time.Minute, 300*time.Millisecond, 75)
+	lowRun.Error = "free space on /srv/stash/generated is 48.2 GiB, below min_free_space 50GiB"
+	lowSpace := healthy
+	lowSpace.Health = Health{Level: Warning, ExitCode: 1, Reasons: []string{
+		"the last run (#50) stood aside for low disk space; it will not fix itself: free space on the disk Stash writes generated files to, " +
+			"or lower min_free_space (" + lowRun.Error + ")"}}
+	lowSpace.LastRun = &lowRun
+	lowSpace.Heartbeat = &HeartbeatInfo{RunID: 50, Phase: "done", Host: "host-a", PID: 4050, BeatAt: ago(5 * time.Minute), AgeSeconds: 300,
+		StartedAt: ago(5 * time.Minute), Alive: ptr(false)}
+	lowSpace.Jobs = []JobInfo{}
+	lowSpace.Stash.Queue = []StashJob{}
+	lowSpace.Fence = &FenceInfo{Window: "22:00-14:00", Open: true, ClosesAt: at(-2 * time.Hour), OpensAt: at(-10 * time.Hour),
+		FreeSpacePath: "/srv/stash/generated", FreeBytes: ptr(uint64(51_754_355_917)) /* 48.2 GiB */, TotalBytes: ptr(uint64(2 << 40)),
+		MinFreeSpace: "50GiB", MinFreeBytes: ptr(uint64(50 << 30)), Below: true}
+
+	// Outside the window, the disk fine against a percentage floor.
+	windowRun := run(51, db.OutcomeSkippedWindow, 10*time.Minute, 200*time.Millisecond, 75)
+	windowRun.Error = "outside the maintenance window 01:00-07:00: it opens at 01:00 (in 13h10m)"
+	window := lowSpace
+	window.Health = Health{Level: Healthy, Reasons: []string{}}
+	window.LastRun, window.LastSuccess = &windowRun, &windowRun
+	window.Heartbeat = &HeartbeatInfo{RunID: 51, Phase: "done", Host: "host-a", PID: 4051, BeatAt: ago(10 * time.Minute), AgeSeconds: 600,
+		StartedAt: ago(10 * time.Minute), Alive: ptr(false)}
+	window.Fence = &FenceInfo{Window: "01:00-07:00", ClosesAt: at(-19 * time.Hour), OpensAt: at(-13 * time.Hour),
+		FreeSpacePath: "/srv/stash/generated", FreeBytes: ptr(uint64(620 << 30)), TotalBytes: ptr(uint64(1862 << 30)),
+		MinFreeSpace: "10%", MinFreeBytes: ptr(uint64(1862 << 30 / 10))}
+
+	return map[string]Status{"status_healthy": healthy, "status_worst": worst, "status_fresh": fresh, "status_unknown": unknown,
+		"status_low_space": lowSpace, "status_window": window}
 }
 
 type errString string
@@ -338,6 +372,23 @@ type statusJSON struct {
 		Due                  *int       `json:"due"`
 		PerRun               *int       `json:"per_run"`
 	} `json:"checks"`
+	Fence *fenceJSON `json:"fence"`
+}
+
+// fenceJSON is status's "fence": every field is always there when the
+// object is (null when it does not apply).
+type fenceJSON struct {
+	Window        *string    `json:"window"`
+	Open          *bool      `json:"open"`
+	ClosesAt      *time.Time `json:"closes_at"`
+	OpensAt       *time.Time `json:"opens_at"`
+	FreeSpacePath *string    `json:"free_space_path"`
+	FreeBytes     *uint64    `json:"free_bytes"`
+	TotalBytes    *uint64    `json:"total_bytes"`
+	MinFreeSpace  *string    `json:"min_free_space"`
+	MinFreeBytes  *uint64    `json:"min_free_bytes"`
+	Below         *bool      `json:"below"`
+	Error         *string    `json:"error"`
 }
 
 type runJSON struct {
@@ -376,6 +427,11 @@ func DecodeStatusJSON(t *testing.T, b []byte) statusJSON {
 		s.Health.Reasons == nil || s.Database == nil || s.Database.Reachable == nil || s.Jobs == nil || s.Stash == nil || s.Stash.Queue == nil {
 		t.Fatalf("status JSON lacks a required field:\n%s", b)
 	}
+	if f := s.Fence; f != nil && (f.Window == nil || f.Open == nil || f.FreeSpacePath == nil || f.MinFreeSpace == nil ||
+		f.Below == nil || f.Error == nil || *f.Window != "" && (f.ClosesAt == nil || f.OpensAt == nil) ||
+		*f.MinFreeSpace != "" && f.MinFreeBytes == nil && *f.Error == "") {
+		t.Fatalf("status JSON's fence lacks a field:\n%s", b)
+	}
 	return s
 }
 
@@ -390,8 +446,11 @@ func TestWriteJSON_Status(t *testing.T) {
 		if *s.Health.Level != st.Health.Level.String() || *s.Health.ExitCode != st.Health.ExitCode {
 			t.Fatalf("%s: health %s/%d, want %s/%d", name, *s.Health.Level, *s.Health.ExitCode, st.Health.Level, st.Health.ExitCode)
 		}
-		if (s.Scenes == nil) != (st.Scenes == nil) || (s.LastRun == nil) != (st.LastRun == nil) {
-			t.Fatalf("%s: scenes or last_run lost:\n%s", name, b.String())
+		if (s.Scenes == nil) != (st.Scenes == nil) || (s.LastRun == nil) != (st.LastRun == nil) || (s.Fence == nil) != (st.Fence == nil) {
+			t.Fatalf("%s: scenes, last_run or fence lost:\n%s", name, b.String())
+		}
+		if f := s.Fence; f != nil && (*f.Below != st.Fence.Below || *f.Window != st.Fence.Window) {
+			t.Fatalf("%s: fence %+v, want %+v", name, f, st.Fence)
 		}
 	}
 	var l Level
