@@ -1852,3 +1852,115 @@ func TestE2E_WithoutWebsocketsItPolls(t *testing.T) {
 		t.Fatalf("status does not say the last run polled:\n%s", s.stdout)
 	}
 }
+
+// hhmm is a local wall-clock time, as a window is written.
+func hhmm(t time.Time) string { return t.Format("15:04") }
+
+func TestE2E_OutsideTheWindowStandsAside(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	win := hhmm(now.Add(2*time.Hour)) + "-" + hhmm(now.Add(3*time.Hour))
+	e := newE2E(t, "\n[generate]\nwindow = \""+win+"\"\n")
+	e.fake.AddScenes(2)
+
+	o := e.run("once")
+
+	e.want(o, 75)
+	if got := e.lastRun(); got != "skipped_window/75" {
+		t.Fatalf("audit row %s", got)
+	}
+	if n := len(e.fake.Mutations()); n != 0 {
+		t.Fatalf("%d mutations outside the window", n)
+	}
+	if msg := e.query(`SELECT error FROM stashgen.runs`); !strings.Contains(msg, "outside the maintenance window "+win) || !strings.Contains(msg, "opens at "+win[:5]) {
+		t.Fatalf("error = %q, want the window and when it opens", msg)
+	}
+}
+
+func TestE2E_WindowAcrossMidnightContainingNowRuns(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	// Start an hour ago, end two hours ago: 23 hours that always span
+	// midnight and always contain now.
+	win := hhmm(now.Add(-time.Hour)) + "-" + hhmm(now.Add(-2*time.Hour))
+	e := newE2E(t, "\n[generate]\nwindow = \""+win+"\"\n")
+	e.fake.AddScenes(2)
+
+	e.want(e.run("once"), 0)
+	if got := e.lastRun(); got != "generated/0" {
+		t.Fatalf("audit row %s", got)
+	}
+}
+
+// The window closes while a long job runs: stopJob within 3 s of the
+// closing minute, the finished scenes kept.
+func TestE2E_WindowClosesWhileTheJobRuns(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	closes := now.Truncate(time.Minute).Add(time.Minute)
+	if closes.Sub(now) < 15*time.Second { // room to start the job first
+		closes = closes.Add(time.Minute)
+	}
+	win := hhmm(closes.Add(-time.Hour)) + "-" + hhmm(closes)
+	e := newE2E(t, "\n[generate]\nwindow = \""+win+"\"\n", stashtest.WithScenesPerTick(1), stashtest.WithAutoTick(200*time.Millisecond))
+	e.setConfig("poll_interval = 1\n", "poll_interval = 30\n")
+	e.fake.AddScenes(500) // 100 s of work: it outlasts the window
+
+	o := e.run("once")
+
+	e.want(o, 75)
+	stops := e.fake.StopCalls()
+	if len(stops) != 1 {
+		t.Fatalf("stop calls = %v", stops)
+	}
+	if late := stops[0].At.Sub(closes); late < 0 || late > 3*time.Second {
+		t.Fatalf("stopJob came %s after the window closed at %s, want within 3 s", late, hhmm(closes))
+	}
+	if got := e.lastRun(); got != "cancelled_for_window/75" {
+		t.Fatalf("audit row %s", got)
+	}
+	if r := e.query(`SELECT reason FROM stashgen.job_actions WHERE action = 'CANCELLED'`); r != "maintenance window closed at "+hhmm(closes) {
+		t.Fatalf("CANCELLED reason = %q", r)
+	}
+	if n := e.query(`SELECT count(*)::text FROM stashgen.scenes WHERE generated`); n == "0" {
+		t.Fatal("the finished scenes were not kept")
+	}
+}
+
+func TestE2E_FreeSpaceFloor(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	t.Run("above the free space", func(t *testing.T) {
+		t.Parallel()
+		e := newE2E(t, fmt.Sprintf("\n[generate]\nfree_space_path = %q\nmin_free_space = \"99.9%%\"\n", dir))
+		e.fake.AddScenes(2)
+
+		o := e.run("once")
+
+		e.want(o, 75)
+		if got := e.lastRun(); got != "skipped_low_space/75" {
+			t.Fatalf("audit row %s", got)
+		}
+		if msg := e.query(`SELECT error FROM stashgen.runs`); !strings.Contains(msg, "free space on "+dir) || !strings.Contains(msg, "below min_free_space 99.9%") {
+			t.Fatalf("error = %q, want the path, the free space and the floor", msg)
+		}
+		if n := len(e.fake.Mutations()) + len(e.fake.FileRequests()); n != 0 {
+			t.Fatalf("%d mutations and probes below the floor", n)
+		}
+		s := e.run("status")
+		e.want(s, 1)
+		if !strings.Contains(s.stdout, "low disk space") {
+			t.Fatalf("status does not warn about the disk:\n%s", s.stdout)
+		}
+	})
+	t.Run("below the free space", func(t *testing.T) {
+		t.Parallel()
+		e := newE2E(t, fmt.Sprintf("\n[generate]\nfree_space_path = %q\nmin_free_space = \"1MiB\"\n", dir))
+		e.fake.AddScenes(2)
+
+		e.want(e.run("once"), 0)
+		if got := e.lastRun(); got != "generated/0" {
+			t.Fatalf("audit row %s", got)
+		}
+	})
+}

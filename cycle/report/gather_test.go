@@ -3,11 +3,15 @@ package report
 import (
 	"context"
 	"errors"
+	"fmt"
 	"github.com/jackc/pgx/v5"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stashgen/stashgen/cycle/fence"
 	"github.com/stashgen/stashgen/db"
 	"github.com/stashgen/stashgen/db/dbtest"
 	"github.com/stashgen/stashgen/stash"
@@ -244,5 +248,114 @@ func TestGather_CheckAges(t *testing.T) {
 	if c == nil || c.Due != 3 || c.PerRun != 1 || c.ReverifyAfterSeconds != 604800 || c.OldestCheck == nil ||
 		time.Since(*c.OldestCheck) < 9*24*time.Hour-time.Minute || st.Scenes.ToCheck != 2 {
 		t.Fatalf("checks = %+v, scenes = %+v; want 3 due, 1 a run (ceil(10 × 1h / 7d)), oldest 9 days, 2 to check", c, st.Scenes)
+	}
+}
+
+func mustFence(t *testing.T, window, floor, path string) fence.Fence {
+	t.Helper()
+	w, err := fence.ParseWindow(window)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := fence.ParseFloor(floor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fence.Fence{Window: w, Floor: f, Path: path}
+}
+
+const gib = 1 << 30
+
+// finish writes a finished run with the given outcome.
+func finish(t *testing.T, s *db.Store, o db.Outcome, exit int, msg string) int64 {
+	t.Helper()
+	id, err := s.StartRun(t.Context(), "once", "host-a", 300, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishRun(t.Context(), id, db.RunEnd{Outcome: o, ExitCode: exit, Error: msg}); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// A run that stood aside for low disk space keeps status at a warning
+// through the runs outside the window after it (they never looked at the
+// disk), while a floor is configured; status shows the window and the
+// free space it measured.
+func TestGather_LowSpaceAndTheFence(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := openStore(t, true)
+	finish(t, s, db.OutcomeGenerated, 0, "")
+	low := finish(t, s, db.OutcomeSkippedLowSpace, 75, "free space on /srv/gen is 12.3 GiB, below min_free_space 50GiB")
+	finish(t, s, db.OutcomeSkippedWindow, 75, "outside the maintenance window 01:00-07:00: it opens at 01:00 (in 13h)")
+	last := finish(t, s, db.OutcomeSkippedWindow, 75, "outside the maintenance window 01:00-07:00: it opens at 01:00 (in 12h)")
+	if err := s.Beat(ctx, db.Heartbeat{Host: "host-a", PID: 300, RunID: last, Phase: "done", StartedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	f := mustFence(t, "01:00-07:00", "50GiB", "/srv/gen")
+	var measured []string
+	opts := Options{Now: time.Now(), JobInterval: time.Hour, Host: "host-a", Alive: func(int) bool { return false }, Fence: f,
+		Measure: func(path string) (fence.Space, error) {
+			measured = append(measured, path)
+			return fence.Space{Path: path, Free: 12 * gib, Total: 1024 * gib}, nil
+		}}
+
+	st := Gather(ctx, s, nil, opts)
+
+	want := fmt.Sprintf("the last run to check the disk space (#%d) stood aside for low disk space; it will not fix itself", low)
+	if st.Health.Level != Warning || len(st.Health.Reasons) != 1 || !strings.HasPrefix(st.Health.Reasons[0], want) ||
+		!strings.HasSuffix(st.Health.Reasons[0], "(free space on /srv/gen is 12.3 GiB, below min_free_space 50GiB)") {
+		t.Fatalf("health %v %q; want a warning starting %q", st.Health.Level, st.Health.Reasons, want)
+	}
+	if st.LastSuccess == nil || st.LastSuccess.ID != last {
+		t.Fatalf("last success = %+v, want the last skipped_window run #%d", st.LastSuccess, last)
+	}
+	fi := st.Fence
+	if fi == nil || fi.Window != "01:00-07:00" || fi.ClosesAt == nil || fi.OpensAt == nil || fi.Open != f.Window.Open(opts.Now) ||
+		fi.FreeSpacePath != "/srv/gen" || fi.FreeBytes == nil || *fi.FreeBytes != 12*gib || !fi.Below || fi.MinFreeSpace != "50GiB" ||
+		len(measured) != 1 || measured[0] != "/srv/gen" {
+		t.Fatalf("fence = %+v, measured %q", fi, measured)
+	}
+
+	// Without a floor (removing it is a fix), the warning goes, and so
+	// does the fence when there is no window either.
+	opts.Fence = fence.Fence{}
+	st = Gather(ctx, s, nil, opts)
+	if st.Health.Level != Healthy || st.Fence != nil {
+		t.Fatalf("without a fence: health %v %q, fence %+v", st.Health.Level, st.Health.Reasons, st.Fence)
+	}
+
+	// A run that got past the floor clears it.
+	opts.Fence = f
+	finish(t, s, db.OutcomeGenerated, 0, "")
+	if st = Gather(ctx, s, nil, opts); st.Health.Level != Healthy {
+		t.Fatalf("after a generated run: health %v %q", st.Health.Level, st.Health.Reasons)
+	}
+}
+
+// Status measures the real free space, and reports a path it cannot
+// measure without failing.
+func TestGather_MeasuresTheFreeSpace(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS != "linux" {
+		t.Skip("fence.Measure is implemented on Linux only")
+	}
+	s := openStore(t, true)
+	dir := t.TempDir()
+	opts := Options{Now: time.Now(), JobInterval: time.Hour, Fence: mustFence(t, "", "1B", dir)}
+
+	st := Gather(t.Context(), s, nil, opts)
+	if fi := st.Fence; fi == nil || fi.Error != "" || fi.FreeBytes == nil || fi.TotalBytes == nil || *fi.TotalBytes < *fi.FreeBytes ||
+		fi.Below || fi.Window != "" || !fi.Open || fi.ClosesAt != nil {
+		t.Fatalf("fence = %+v", st.Fence)
+	}
+
+	opts.Fence.Path = filepath.Join(dir, "gone")
+	st = Gather(t.Context(), s, nil, opts)
+	if fi := st.Fence; fi == nil || fi.FreeBytes != nil || !strings.Contains(fi.Error, "no such file or directory") || fi.Below ||
+		st.Health.Level == Unknown {
+		t.Fatalf("fence on a missing path = %+v, health %v", st.Fence, st.Health.Level)
 	}
 }

@@ -20,7 +20,7 @@ type Level int
 
 const (
 	Healthy  Level = 0 // the last run went well and runs keep coming
-	Warning  Level = 1 // the last run failed, or no heartbeat for 2 intervals
+	Warning  Level = 1 // the last run failed or stood aside for low disk space, or no heartbeat for 2 intervals
 	Critical Level = 2 // nothing went well for 6 intervals, or 3 failures in a row
 	Unknown  Level = 3 // the database cannot be read
 )
@@ -66,10 +66,14 @@ const (
 )
 
 // wentWell are the outcomes of a run that did its job or rightly stood
-// aside: exit 0, and exit 75 (another run, a busy Stash, a scan first).
+// aside: exit 0, and exit 75 for another run, a busy Stash, a scan first,
+// or the maintenance window (the schedule working as configured). The
+// free-space floor's exit 75 is not here: a full disk does not empty
+// itself, so those runs neither went well nor failed (see lowSpace).
 var wentWell = []db.Outcome{
 	db.OutcomeGenerated, db.OutcomeNothingToDo, db.OutcomeChecked, db.OutcomeAdopted,
 	db.OutcomeSkippedLocked, db.OutcomeSkippedBusy, db.OutcomeCancelledForScan,
+	db.OutcomeSkippedWindow, db.OutcomeCancelledForWindow,
 }
 
 // WentWell lists the outcomes that count as a run that went well, for the
@@ -85,6 +89,33 @@ func Failed(o db.Outcome) bool {
 	return false
 }
 
+// lowSpace reports whether a run stood aside, or stopped, because the
+// free space was below min_free_space. It is not a failure (it does not
+// feed the failure streak), but it will not clear until someone frees
+// space, so it warns until a run gets past the floor.
+func lowSpace(o db.Outcome) bool {
+	return o == db.OutcomeSkippedLowSpace || o == db.OutcomeCancelledForLowSpace
+}
+
+// blindToDisk are the outcomes of runs that never got to measure the free
+// space: outside the window (the window is checked first), another run
+// holding the lock, and `stashgen check`, which generates nothing. They
+// neither raise nor clear the low-space warning, so a disk that filled up
+// at night still warns through the day's skipped_window runs.
+var blindToDisk = []db.Outcome{db.OutcomeSkippedWindow, db.OutcomeSkippedLocked, db.OutcomeChecked}
+
+// sawDisk are the outcomes of the runs the low-space rule looks at: every
+// finished outcome but blindToDisk.
+func sawDisk() []db.Outcome {
+	var out []db.Outcome
+	for _, o := range finishedOutcomes {
+		if !slices.Contains(blindToDisk, o) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 // facts is what the verdict is decided from.
 type facts struct {
 	now      time.Time
@@ -94,6 +125,9 @@ type facts struct {
 	lastGood *RunInfo
 	beat     *HeartbeatInfo
 	dead     *RunInfo // a run marked running whose process is gone
+	// sawDisk is the newest finished run that may have measured the free
+	// space (outcome not in blindToDisk); nil when there is none.
+	sawDisk *RunInfo
 }
 
 // assess applies the rules. Every rule that fires adds a reason; the level
@@ -131,6 +165,14 @@ func assess(f facts) Health {
 		last := f.finished[0]
 		raise(Warning, "the last run (#%d) failed: %s", last.ID, last.outcomeText())
 	}
+	if r := f.sawDisk; r != nil && lowSpace(db.Outcome(r.Outcome)) {
+		did := "stood aside"
+		if r.Outcome == string(db.OutcomeCancelledForLowSpace) {
+			did = "stopped"
+		}
+		raise(Warning, "%s %s for low disk space; it will not fix itself: free space on the disk Stash "+
+			"writes generated files to, or lower min_free_space%s", r.lastToSeeDisk(f.finished), did, parenthesised(r.Error))
+	}
 	switch {
 	case f.beat == nil && len(f.finished) > 0:
 		raise(Warning, "no heartbeat recorded: no run has held the locks yet")
@@ -150,4 +192,22 @@ func assess(f facts) Health {
 	}
 	h.ExitCode = int(h.Level)
 	return h
+}
+
+// lastToSeeDisk names r as the low-space reason does: "the last run (#12)"
+// when no run finished after it, else "the last run to check the disk
+// space (#12)", since the runs after it stood aside without looking.
+func (r *RunInfo) lastToSeeDisk(finished []RunInfo) string {
+	if len(finished) == 0 || finished[0].ID == r.ID {
+		return fmt.Sprintf("the last run (#%d)", r.ID)
+	}
+	return fmt.Sprintf("the last run to check the disk space (#%d)", r.ID)
+}
+
+// parenthesised is " (s)", or "" for an empty s.
+func parenthesised(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (" + s + ")"
 }

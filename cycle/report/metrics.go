@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stashgen/stashgen/cycle/fence"
 	"github.com/stashgen/stashgen/db"
 )
 
@@ -30,9 +31,27 @@ type Metrics struct {
 	// ScenesGenerated is the scenes the run's jobs (launched or adopted)
 	// left verified complete.
 	ScenesGenerated int
+	// FreeSpace is free_space_path measured when the file is written
+	// (MeasureFence); nil when no floor is configured or it could not be
+	// measured, and stashgen_free_space_bytes is then left out.
+	FreeSpace *fence.Space
 	// DB holds what comes from the database; nil when it could not be
 	// read (the metrics that need it are then left out).
 	DB *DBMetrics
+}
+
+// MeasureFence measures the free space of f.Path for the metrics file:
+// nil when f has no floor, or when measuring fails (the run's own fence
+// check reports that failure; the metrics only leave the series out).
+func MeasureFence(f fence.Fence) *fence.Space {
+	if f.Floor.IsZero() {
+		return nil
+	}
+	s, err := fence.Measure(f.Path)
+	if err != nil {
+		return nil
+	}
+	return &s
 }
 
 // DBMetrics are the metrics read from the database.
@@ -71,6 +90,7 @@ var finishedOutcomes = []db.Outcome{
 	db.OutcomeGenerated, db.OutcomeNothingToDo, db.OutcomeChecked, db.OutcomeAdopted,
 	db.OutcomeFailed, db.OutcomeError, db.OutcomeSkippedLocked, db.OutcomeSkippedBusy,
 	db.OutcomeCancelledForScan, db.OutcomeInterrupted, db.OutcomeAbandoned,
+	db.OutcomeSkippedWindow, db.OutcomeCancelledForWindow, db.OutcomeSkippedLowSpace, db.OutcomeCancelledForLowSpace,
 }
 
 // Text renders the metrics in Prometheus' text exposition format, as
@@ -104,11 +124,16 @@ func (m Metrics) Text() string {
 	sample("stashgen_last_run_exit_code", nil, float64(m.ExitCode))
 	family("stashgen_last_run_scenes_generated", "gauge", "Scenes the last run's generation jobs (launched or adopted) left verified complete.")
 	sample("stashgen_last_run_scenes_generated", nil, float64(m.ScenesGenerated))
+	if s := m.FreeSpace; s != nil {
+		family("stashgen_free_space_bytes", "gauge",
+			"Bytes an unprivileged user may still write on the filesystem of free_space_path, when the metrics were written.")
+		sample("stashgen_free_space_bytes", [][2]string{{"path", s.Path}}, float64(s.Free))
+	}
 	if m.DB == nil {
 		return b.String()
 	}
 	family("stashgen_last_success_timestamp_seconds", "gauge",
-		"Unix time the last run that went well (exit 0, or 75: stood aside) ended; 0 if none ever did.")
+		"Unix time the last run that went well (exit 0, or 75: stood aside, but not for low disk space) ended; 0 if none ever did.")
 	var last float64
 	if m.DB.LastSuccess != nil {
 		last = unix(*m.DB.LastSuccess)

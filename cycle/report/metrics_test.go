@@ -6,11 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stashgen/stashgen/cycle/fence"
 	"github.com/stashgen/stashgen/db"
 )
 
@@ -197,10 +199,12 @@ func TestValidateExposition_Rejects(t *testing.T) {
 func sampleMetrics() Metrics {
 	return Metrics{
 		End: now, Duration: 190*time.Second + 250*time.Millisecond, ExitCode: 1, ScenesGenerated: 12,
+		FreeSpace: &fence.Space{Path: `/srv/stash "generated"`, Free: 51_754_355_917, Total: 2 << 40},
 		DB: &DBMetrics{
 			LastSuccess: at(time.Hour),
 			Scenes:      db.Counts{Pending: 1200, Backoff: 3, Quarantined: 1, Generated: 48210},
-			Runs:        map[db.Outcome]int64{db.OutcomeGenerated: 40, db.OutcomeFailed: 2, "future \"outcome\"\n": 1},
+			Runs: map[db.Outcome]int64{db.OutcomeGenerated: 40, db.OutcomeFailed: 2, db.OutcomeSkippedWindow: 17,
+				db.OutcomeSkippedLowSpace: 3, "future \"outcome\"\n": 1},
 		},
 	}
 }
@@ -213,38 +217,93 @@ func TestMetrics_Format(t *testing.T) {
 		t.Fatalf("%v\n%s", err, text)
 	}
 	want := map[string]float64{
-		"stashgen_last_run_timestamp_seconds{}":             float64(now.Unix()),
-		"stashgen_last_run_duration_seconds{}":              190.25,
-		"stashgen_last_run_exit_code{}":                     1,
-		"stashgen_last_run_scenes_generated{}":              12,
-		"stashgen_last_success_timestamp_seconds{}":         float64(now.Add(-time.Hour).Unix()),
-		`stashgen_scenes{state=pending}`:                    1200,
-		`stashgen_scenes{state=backoff}`:                    3,
-		`stashgen_scenes{state=quarantined}`:                1,
-		`stashgen_scenes{state=generated}`:                  48210,
-		`stashgen_runs_total{outcome=generated}`:            40,
-		`stashgen_runs_total{outcome=failed}`:               2,
-		`stashgen_runs_total{outcome=skipped_locked}`:       0,
-		`stashgen_runs_total{outcome=future \"outcome\"\n}`: 1,
+		"stashgen_last_run_timestamp_seconds{}":                float64(now.Unix()),
+		"stashgen_last_run_duration_seconds{}":                 190.25,
+		"stashgen_last_run_exit_code{}":                        1,
+		"stashgen_last_run_scenes_generated{}":                 12,
+		"stashgen_last_success_timestamp_seconds{}":            float64(now.Add(-time.Hour).Unix()),
+		`stashgen_scenes{state=pending}`:                       1200,
+		`stashgen_scenes{state=backoff}`:                       3,
+		`stashgen_scenes{state=quarantined}`:                   1,
+		`stashgen_scenes{state=generated}`:                     48210,
+		`stashgen_runs_total{outcome=generated}`:               40,
+		`stashgen_runs_total{outcome=failed}`:                  2,
+		`stashgen_runs_total{outcome=skipped_locked}`:          0,
+		`stashgen_runs_total{outcome=skipped_window}`:          17,
+		`stashgen_runs_total{outcome=cancelled_for_window}`:    0,
+		`stashgen_runs_total{outcome=skipped_low_space}`:       3,
+		`stashgen_runs_total{outcome=cancelled_for_low_space}`: 0,
+		`stashgen_runs_total{outcome=future \"outcome\"\n}`:    1,
 	}
 	for k, v := range want {
 		if got, ok := series[k]; !ok || got != v {
 			t.Errorf("%s = %v (present %v), want %v", k, got, ok, v)
 		}
 	}
+	// The path label is escaped like any other.
+	if got := series[`stashgen_free_space_bytes{path=/srv/stash \"generated\"}`]; got != 51_754_355_917 {
+		t.Errorf("stashgen_free_space_bytes = %v, want 51754355917", got)
+	}
 	golden(t, "metrics.golden", []byte(text))
 
-	// Without the database: only what the run itself knows, still valid.
+	// Every outcome has its series, zero or not.
+	for _, o := range finishedOutcomes {
+		if _, ok := series[`stashgen_runs_total{outcome=`+string(o)+`}`]; !ok {
+			t.Errorf("no stashgen_runs_total series for %s", o)
+		}
+	}
+
+	// Without the database: only what the run itself knows (the free
+	// space is measured, not read), still valid.
 	m := sampleMetrics()
 	m.DB = nil
 	series, err = validateExposition(m.Text())
-	if err != nil || len(series) != 4 {
+	if err != nil || len(series) != 5 || series[`stashgen_free_space_bytes{path=/srv/stash \"generated\"}`] == 0 {
 		t.Fatalf("metrics without the database: %v, %v\n%s", series, err, m.Text())
+	}
+	// No floor configured, or not measurable: no free-space series.
+	m.FreeSpace = nil
+	if series, err = validateExposition(m.Text()); err != nil || len(series) != 4 || strings.Contains(m.Text(), "free_space") {
+		t.Fatalf("metrics without free space: %v, %v\n%s", series, err, m.Text())
 	}
 	m = sampleMetrics()
 	m.DB.LastSuccess = nil
 	if series, err = validateExposition(m.Text()); err != nil || series["stashgen_last_success_timestamp_seconds{}"] != 0 {
 		t.Fatalf("never succeeded: %v, %v", series, err)
+	}
+}
+
+// MeasureFence measures only a configured floor, and gives nothing for a
+// path it cannot measure: the metrics then leave the series out.
+func TestMeasureFence(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS != "linux" {
+		t.Skip("fence.Measure is implemented on Linux only")
+	}
+	dir := t.TempDir()
+	floor, err := fence.ParseFloor("1GiB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		f    fence.Fence
+		want bool
+	}{
+		{"no fence", fence.Fence{}, false},
+		{"window only", fence.Fence{Window: mustFence(t, "01:00-07:00", "", "").Window}, false},
+		{"floor", fence.Fence{Floor: floor, Path: dir}, true},
+		{"floor on a missing path", fence.Fence{Floor: floor, Path: filepath.Join(dir, "gone")}, false},
+	}
+	for _, tt := range tests {
+		got := MeasureFence(tt.f)
+		if (got != nil) != tt.want {
+			t.Errorf("%s: MeasureFence = %+v, want a value: %v", tt.name, got, tt.want)
+			continue
+		}
+		if got != nil && (got.Path != dir || got.Total == 0 || got.Free > got.Total) {
+			t.Errorf("%s: MeasureFence = %+v", tt.name, got)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +55,14 @@ func TestAssess(t *testing.T) {
 	hour := time.Hour
 	good := run(9, db.OutcomeGenerated, 50*time.Minute, 5*time.Minute, 0)
 	beat := &HeartbeatInfo{BeatAt: ago(45 * time.Minute)}
+	window := run(10, db.OutcomeSkippedWindow, 10*time.Minute, time.Second, 75)
+	window.Error = "outside the maintenance window 01:00-07:00: it opens at 01:00 (in 13h)"
+	lowSpace := func(id int64, o db.Outcome, started time.Duration) RunInfo {
+		r := run(id, o, started, time.Second, 75)
+		r.Error = "free space on /srv/stash/generated is 12.3 GiB, below min_free_space 50GiB"
+		return r
+	}
+	low := lowSpace(10, db.OutcomeSkippedLowSpace, 10*time.Minute)
 	tests := []struct {
 		name    string
 		f       facts
@@ -93,6 +102,36 @@ func TestAssess(t *testing.T) {
 				run(10, db.OutcomeFailed, 30*time.Minute, time.Second, 1), good},
 			lastGood: &good, beat: beat},
 			Critical, []string{"the last 3 runs failed", "the last run (#12) failed: error (exit 69)"}},
+		{"outside the window counts as fine", facts{finished: []RunInfo{window, good}, lastGood: &window, sawDisk: &good, beat: beat}, Healthy, nil},
+		{"the window closing on a job counts as fine", facts{
+			finished: []RunInfo{run(10, db.OutcomeCancelledForWindow, 10*time.Minute, time.Hour, 75), good},
+			lastGood: ptr(run(10, db.OutcomeCancelledForWindow, 10*time.Minute, time.Hour, 75)),
+			sawDisk:  ptr(run(10, db.OutcomeCancelledForWindow, 10*time.Minute, time.Hour, 75)), beat: beat}, Healthy, nil},
+		{"stood aside for low space", facts{finished: []RunInfo{low, good}, lastGood: &good, sawDisk: &low, beat: beat},
+			Warning, []string{"the last run (#10) stood aside for low disk space; it will not fix itself: free space on the disk Stash " +
+				"writes generated files to, or lower min_free_space (free space on /srv/stash/generated is 12.3 GiB, below min_free_space 50GiB)"}},
+		{"stopped for low space", facts{
+			finished: []RunInfo{lowSpace(10, db.OutcomeCancelledForLowSpace, 10*time.Minute), good},
+			lastGood: &good, sawDisk: ptr(lowSpace(10, db.OutcomeCancelledForLowSpace, 10*time.Minute)), beat: beat},
+			Warning, []string{"the last run (#10) stopped for low disk space; it will not fix itself"}},
+		{"low space outlasts the runs outside the window", facts{
+			finished: []RunInfo{run(12, db.OutcomeSkippedWindow, 5*time.Minute, time.Second, 75), window, lowSpace(8, db.OutcomeSkippedLowSpace, 2*hour)},
+			lastGood: ptr(run(12, db.OutcomeSkippedWindow, 5*time.Minute, time.Second, 75)),
+			sawDisk:  ptr(lowSpace(8, db.OutcomeSkippedLowSpace, 2*hour)), beat: beat},
+			Warning, []string{"the last run to check the disk space (#8) stood aside for low disk space"}},
+		{"a run past the floor clears low space", facts{finished: []RunInfo{run(11, db.OutcomeGenerated, 5*time.Minute, time.Minute, 0), low},
+			lastGood: ptr(run(11, db.OutcomeGenerated, 5*time.Minute, time.Minute, 0)),
+			sawDisk:  ptr(run(11, db.OutcomeGenerated, 5*time.Minute, time.Minute, 0)), beat: beat}, Healthy, nil},
+		{"low space is not a failure streak", facts{
+			finished: []RunInfo{lowSpace(12, db.OutcomeSkippedLowSpace, 10*time.Minute), lowSpace(11, db.OutcomeCancelledForLowSpace, 70*time.Minute),
+				lowSpace(10, db.OutcomeSkippedLowSpace, 130*time.Minute), good},
+			lastGood: &good, sawDisk: ptr(lowSpace(12, db.OutcomeSkippedLowSpace, 10*time.Minute)), beat: beat},
+			Warning, []string{"the last run (#12) stood aside for low disk space"}},
+		{"low space for 6 intervals is critical", facts{
+			finished: []RunInfo{lowSpace(20, db.OutcomeSkippedLowSpace, 10*time.Minute), run(3, db.OutcomeGenerated, 7*hour, 10*time.Minute, 0)},
+			lastGood: ptr(run(3, db.OutcomeGenerated, 7*hour, 10*time.Minute, 0)),
+			sawDisk:  ptr(lowSpace(20, db.OutcomeSkippedLowSpace, 10*time.Minute)), beat: beat},
+			Critical, []string{"no run went well in the last 6h", "the last run (#20) stood aside for low disk space"}},
 		{"two failures are not a streak", facts{
 			finished: []RunInfo{
 				run(12, db.OutcomeError, 10*time.Minute, time.Second, 69),
@@ -121,6 +160,42 @@ func TestAssess(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Every outcome a run can finish with counts as exactly one of went well,
+// failed, or low disk space, so none escapes the verdict; and the
+// low-space rule skips exactly the runs that never measure the disk.
+func TestOutcomes_Classified(t *testing.T) {
+	t.Parallel()
+	for _, o := range finishedOutcomes {
+		n := 0
+		for _, yes := range []bool{slices.Contains(wentWell, o), Failed(o), lowSpace(o)} {
+			if yes {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s: went well %v, failed %v, low space %v; want exactly one", o, slices.Contains(wentWell, o), Failed(o), lowSpace(o))
+		}
+	}
+	for o, want := range map[db.Outcome]bool{
+		db.OutcomeSkippedWindow: true, db.OutcomeCancelledForWindow: true, db.OutcomeSkippedLowSpace: false, db.OutcomeCancelledForLowSpace: false,
+	} {
+		if got := slices.Contains(WentWell(), o); got != want {
+			t.Errorf("WentWell has %s: %v, want %v", o, got, want)
+		}
+	}
+	saw := sawDisk()
+	for _, o := range []db.Outcome{db.OutcomeSkippedLowSpace, db.OutcomeCancelledForLowSpace, db.OutcomeGenerated, db.OutcomeCancelledForWindow, db.OutcomeSkippedBusy} {
+		if !slices.Contains(saw, o) {
+			t.Errorf("sawDisk lacks %s", o)
+		}
+	}
+	for _, o := range []db.Outcome{db.OutcomeRunning, db.OutcomeSkippedWindow, db.OutcomeSkippedLocked, db.OutcomeChecked} {
+		if slices.Contains(saw, o) {
+			t.Errorf("sawDisk has %s, a run that never measures the disk", o)
+		}
 	}
 }
 
@@ -179,7 +254,41 @@ func statuses() map[string]Status {
 	}
 	unknown := Unreachable(Options{Now: now, JobInterval: time.Hour},
 		errString("postgresql unavailable at db.local:5432, database stashgen: dial tcp 10.0.0.5:5432: connect: connection refused"))
-	return map[string]Status{"status_healthy": healthy, "status_worst": worst, "status_fresh": fresh, "status_unknown": unknown}
+
+	// A screen full of reasons leaves the fence line out, like the checks
+	// line.
+	worst.Fence = &FenceInfo{Window: "01:00-07:00", ClosesAt: at(-19 * time.Hour), OpensAt: at(-13 * time.Hour)}
+
+	// Stood aside for low disk space, with the window open.
+	lowRun := run(50, db.OutcomeSkippedLowSpace, 5*time.Minute, 300*time.Millisecond, 75)
+	lowRun.Error = "free space on /srv/stash/generated is 48.2 GiB, below min_free_space 50GiB"
+	lowSpace := healthy
+	lowSpace.Health = Health{Level: Warning, ExitCode: 1, Reasons: []string{
+		"the last run (#50) stood aside for low disk space; it will not fix itself: free space on the disk Stash writes generated files to, " +
+			"or lower min_free_space (" + lowRun.Error + ")"}}
+	lowSpace.LastRun = &lowRun
+	lowSpace.Heartbeat = &HeartbeatInfo{RunID: 50, Phase: "done", Host: "host-a", PID: 4050, BeatAt: ago(5 * time.Minute), AgeSeconds: 300,
+		StartedAt: ago(5 * time.Minute), Alive: ptr(false)}
+	lowSpace.Jobs = []JobInfo{}
+	lowSpace.Stash.Queue = []StashJob{}
+	lowSpace.Fence = &FenceInfo{Window: "22:00-14:00", Open: true, ClosesAt: at(-2 * time.Hour), OpensAt: at(-10 * time.Hour),
+		FreeSpacePath: "/srv/stash/generated", FreeBytes: ptr(uint64(51_754_355_917)) /* 48.2 GiB */, TotalBytes: ptr(uint64(2 << 40)),
+		MinFreeSpace: "50GiB", MinFreeBytes: ptr(uint64(50 << 30)), Below: true}
+
+	// Outside the window, the disk fine against a percentage floor.
+	windowRun := run(51, db.OutcomeSkippedWindow, 10*time.Minute, 200*time.Millisecond, 75)
+	windowRun.Error = "outside the maintenance window 01:00-07:00: it opens at 01:00 (in 13h10m)"
+	window := lowSpace
+	window.Health = Health{Level: Healthy, Reasons: []string{}}
+	window.LastRun, window.LastSuccess = &windowRun, &windowRun
+	window.Heartbeat = &HeartbeatInfo{RunID: 51, Phase: "done", Host: "host-a", PID: 4051, BeatAt: ago(10 * time.Minute), AgeSeconds: 600,
+		StartedAt: ago(10 * time.Minute), Alive: ptr(false)}
+	window.Fence = &FenceInfo{Window: "01:00-07:00", ClosesAt: at(-19 * time.Hour), OpensAt: at(-13 * time.Hour),
+		FreeSpacePath: "/srv/stash/generated", FreeBytes: ptr(uint64(620 << 30)), TotalBytes: ptr(uint64(1862 << 30)),
+		MinFreeSpace: "10%", MinFreeBytes: ptr(uint64(1862 << 30 / 10))}
+
+	return map[string]Status{"status_healthy": healthy, "status_worst": worst, "status_fresh": fresh, "status_unknown": unknown,
+		"status_low_space": lowSpace, "status_window": window}
 }
 
 type errString string
@@ -274,6 +383,23 @@ type statusJSON struct {
 		ErrorAt     time.Time `json:"error_at"`
 		Error       string    `json:"error"`
 	} `json:"failing"`
+	Fence *fenceJSON `json:"fence"`
+}
+
+// fenceJSON is status's "fence": every field is always there when the
+// object is (null when it does not apply).
+type fenceJSON struct {
+	Window        *string    `json:"window"`
+	Open          *bool      `json:"open"`
+	ClosesAt      *time.Time `json:"closes_at"`
+	OpensAt       *time.Time `json:"opens_at"`
+	FreeSpacePath *string    `json:"free_space_path"`
+	FreeBytes     *uint64    `json:"free_bytes"`
+	TotalBytes    *uint64    `json:"total_bytes"`
+	MinFreeSpace  *string    `json:"min_free_space"`
+	MinFreeBytes  *uint64    `json:"min_free_bytes"`
+	Below         *bool      `json:"below"`
+	Error         *string    `json:"error"`
 }
 
 type runJSON struct {
@@ -313,6 +439,11 @@ func DecodeStatusJSON(t *testing.T, b []byte) statusJSON {
 		s.Health.Reasons == nil || s.Database == nil || s.Database.Reachable == nil || s.Jobs == nil || s.Stash == nil || s.Stash.Queue == nil {
 		t.Fatalf("status JSON lacks a required field:\n%s", b)
 	}
+	if f := s.Fence; f != nil && (f.Window == nil || f.Open == nil || f.FreeSpacePath == nil || f.MinFreeSpace == nil ||
+		f.Below == nil || f.Error == nil || *f.Window != "" && (f.ClosesAt == nil || f.OpensAt == nil) ||
+		*f.MinFreeSpace != "" && f.MinFreeBytes == nil && *f.Error == "") {
+		t.Fatalf("status JSON's fence lacks a field:\n%s", b)
+	}
 	return s
 }
 
@@ -327,8 +458,11 @@ func TestWriteJSON_Status(t *testing.T) {
 		if *s.Health.Level != st.Health.Level.String() || *s.Health.ExitCode != st.Health.ExitCode {
 			t.Fatalf("%s: health %s/%d, want %s/%d", name, *s.Health.Level, *s.Health.ExitCode, st.Health.Level, st.Health.ExitCode)
 		}
-		if (s.Scenes == nil) != (st.Scenes == nil) || (s.LastRun == nil) != (st.LastRun == nil) {
-			t.Fatalf("%s: scenes or last_run lost:\n%s", name, b.String())
+		if (s.Scenes == nil) != (st.Scenes == nil) || (s.LastRun == nil) != (st.LastRun == nil) || (s.Fence == nil) != (st.Fence == nil) {
+			t.Fatalf("%s: scenes, last_run or fence lost:\n%s", name, b.String())
+		}
+		if f := s.Fence; f != nil && (*f.Below != st.Fence.Below || *f.Window != st.Fence.Window) {
+			t.Fatalf("%s: fence %+v, want %+v", name, f, st.Fence)
 		}
 	}
 	var l Level
@@ -363,7 +497,16 @@ func history() History {
 	busy := HistoryRun{RunInfo: run(43, db.OutcomeSkippedBusy, time.Hour, 800*time.Millisecond, 75), Actions: []ActionInfo{}}
 	busy.Error = "busy: ledger job 12 (stash_scan, running, by my-script)"
 	running := HistoryRun{RunInfo: RunInfo{ID: 44, Command: "check", Outcome: "running", StartedAt: ago(90 * time.Second), DurationSeconds: 90}, Actions: []ActionInfo{}}
-	return History{Now: now, Runs: []HistoryRun{running, busy, scan, generated}}
+	// The window closed on run 40's job (issue 14's outcomes are plain
+	// strings here).
+	window := HistoryRun{RunInfo: run(40, db.OutcomeCancelledForWindow, 6*time.Hour, time.Hour, 75)}
+	window.ScenesGenerated, window.StashJobID = ptr(120), "6"
+	window.Error = "maintenance window 01:00-07:00 closed at 07:00"
+	window.Actions = []ActionInfo{
+		{JobID: 8, StashJobID: "6", Action: "LAUNCHED", Reason: "batch 3 of run 40: 500 scenes", At: ago(6*time.Hour - time.Second)},
+		{JobID: 8, StashJobID: "6", Action: "CANCELLED", Reason: "maintenance window 01:00-07:00 closed at 07:00", At: ago(5 * time.Hour)},
+	}
+	return History{Now: now, Runs: []HistoryRun{running, busy, scan, generated, window}}
 }
 
 func TestWriteHistory_Golden(t *testing.T) {
@@ -433,7 +576,7 @@ func TestWriteJSON_History(t *testing.T) {
 		t.Fatal(err)
 	}
 	runs := DecodeHistoryJSON(t, b.Bytes())
-	if len(runs) != 4 || runs[0].ID != 44 || len(*runs[3].Actions) != 2 || (*runs[3].Actions)[1].Action != "FINISHED" {
+	if len(runs) != 5 || runs[0].ID != 44 || runs[4].Outcome != "cancelled_for_window" || len(*runs[3].Actions) != 2 || (*runs[3].Actions)[1].Action != "FINISHED" {
 		t.Fatalf("history JSON:\n%s", b.String())
 	}
 }

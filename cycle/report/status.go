@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stashgen/stashgen/cycle"
+	"github.com/stashgen/stashgen/cycle/fence"
 	"github.com/stashgen/stashgen/db"
 	"github.com/stashgen/stashgen/stash"
 )
@@ -50,6 +51,13 @@ type Options struct {
 	StashTimeout time.Duration
 	// ReverifyAfter is check.reverify_after; 0 means off.
 	ReverifyAfter time.Duration
+	// Fence is cfg.Generate.Fence: status shows whether the window is
+	// open and the free space against the floor, and warns about runs that
+	// stood aside for low disk space only while a floor is configured
+	// (removing it is one of the fixes). The zero Fence shows nothing.
+	Fence fence.Fence
+	// Measure measures the free space; nil means fence.Measure.
+	Measure func(path string) (fence.Space, error)
 }
 
 // Status is everything `stashgen status` shows. The JSON field names are
@@ -69,6 +77,7 @@ type Status struct {
 	// Failing are not-generated scenes with the last error Stash logged
 	// about them, the newest first.
 	Failing []FailingScene `json:"failing"`
+	Fence   *FenceInfo     `json:"fence"`
 }
 
 // FailingScene is a scene Stash failed to generate, and what it logged.
@@ -185,6 +194,77 @@ type CheckInfo struct {
 	PerRun               int        `json:"per_run"` // the most one run re-verifies
 }
 
+// FenceInfo is the maintenance window and the free-space floor as they
+// stand when status looks. It is null when neither is configured; within
+// it, the window's fields are zero (window "", open true, times null) when
+// only a floor is, and the floor's ("" and null, below false) when only a
+// window is.
+type FenceInfo struct {
+	Window string `json:"window"` // generate.window, "" for any time
+	Open   bool   `json:"open"`   // whether a run may start now, as far as the window goes
+	// ClosesAt and OpensAt are the next time the window closes and the
+	// next time it opens: while it is open, OpensAt is the opening after
+	// ClosesAt. Null when there is no window.
+	ClosesAt *time.Time `json:"closes_at"`
+	OpensAt  *time.Time `json:"opens_at"`
+
+	FreeSpacePath string `json:"free_space_path"` // generate.free_space_path, "" for no floor
+	// FreeBytes and TotalBytes are what the filesystem holding
+	// FreeSpacePath reports (free: what an unprivileged user may still
+	// write); null when there is no floor or it could not be measured.
+	FreeBytes    *uint64 `json:"free_bytes"`
+	TotalBytes   *uint64 `json:"total_bytes"`
+	MinFreeSpace string  `json:"min_free_space"` // generate.min_free_space, canonical ("50GiB", "10%")
+	// MinFreeBytes is the floor in bytes; null for a percentage when the
+	// filesystem could not be measured.
+	MinFreeBytes *uint64 `json:"min_free_bytes"`
+	Below        bool    `json:"below"` // the free space is below the floor: a run would stand aside
+	Error        string  `json:"error"` // why the free space could not be measured
+}
+
+// fenceInfo looks at the fence at opts.Now; nil when there is none. A
+// measuring error is reported in the result, never returned: the host
+// status runs on may not even see the path.
+func fenceInfo(opts Options) *FenceInfo {
+	f := opts.Fence
+	if f.Window.Always() && f.Floor.IsZero() {
+		return nil
+	}
+	fi := &FenceInfo{Window: f.Window.String(), Open: true}
+	if !f.Window.Always() {
+		now := opts.Now
+		fi.Open = f.Window.Open(now)
+		closes := f.Window.Closes(now)
+		opens := f.Window.NextOpen(now)
+		if fi.Open {
+			opens = f.Window.NextOpen(closes)
+		}
+		fi.ClosesAt, fi.OpensAt = &closes, &opens
+	}
+	if f.Floor.IsZero() {
+		return fi
+	}
+	fi.FreeSpacePath, fi.MinFreeSpace = f.Path, f.Floor.String()
+	if !f.Floor.Percent() {
+		fi.MinFreeBytes = ptrTo(f.Floor.Bytes(0))
+	}
+	measure := opts.Measure
+	if measure == nil {
+		measure = fence.Measure
+	}
+	sp, err := measure(f.Path)
+	if err != nil {
+		fi.Error = err.Error()
+		return fi
+	}
+	fi.FreeBytes, fi.TotalBytes = ptrTo(sp.Free), ptrTo(sp.Total)
+	fi.MinFreeBytes = ptrTo(f.Floor.Bytes(sp.Total))
+	fi.Below = f.Floor.Below(sp)
+	return fi
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
 // recentForHealth is how many runs status reads: enough for the failure
 // streak and for a run left marked running behind newer ones.
 const recentForHealth = 10
@@ -249,6 +329,16 @@ func Gather(ctx context.Context, store StatusStore, sc Stash, opts Options) Stat
 			st.LastSuccess, f.lastGood = &ri, &ri
 		case !errors.Is(err, db.ErrNotFound):
 			return fail(err)
+		}
+		if !opts.Fence.Floor.IsZero() {
+			disk, err := store.LastRunWith(ctx, sawDisk())
+			switch {
+			case err == nil:
+				ri := runInfo(disk, opts.Now)
+				f.sawDisk = &ri
+			case !errors.Is(err, db.ErrNotFound):
+				return fail(err)
+			}
 		}
 		hb, err := store.LastHeartbeat(ctx)
 		switch {
@@ -323,6 +413,9 @@ func Unreachable(opts Options, err error) Status {
 	return st
 }
 
+// newStatus is the part of the status that needs no database, the fence
+// included: whether the window is open and how full the disk is do not
+// depend on it.
 func newStatus(opts Options) Status {
 	return Status{
 		Now:                opts.Now,
@@ -330,6 +423,7 @@ func newStatus(opts Options) Status {
 		Jobs:               []JobInfo{},
 		Stash:              StashInfo{Queue: []StashJob{}},
 		Failing:            []FailingScene{},
+		Fence:              fenceInfo(opts),
 	}
 }
 

@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/stashgen/stashgen/cycle/fence"
 )
 
 // Limits that keep the status output within 15 lines of a terminal.
@@ -89,13 +92,18 @@ func WriteStatus(w io.Writer, st Status) error {
 	if c := st.Scenes; c != nil {
 		line("scenes:", "%d pending, %d backing off, %d quarantined, %d generated", c.Pending, c.Backoff, c.Quarantined, c.Generated)
 	}
-	// The checks and failing lines go only where they fit: status stays
-	// within 15 lines (--json always has them).
-	if c := st.Checks; c != nil && strings.Count(b.String(), "\n") < maxLines {
+	// The fence, checks and failing lines go only where they fit, the fence
+	// first (it says whether the next run will work at all): status stays
+	// within 15 lines, and --json always has them.
+	fits := func() bool { return strings.Count(b.String(), "\n") < maxLines }
+	if f := st.Fence; f != nil && fits() {
+		line("fence:", "%s", st.fenceText())
+	}
+	if c := st.Checks; c != nil && fits() {
 		line("checks:", "%s", clip(st.checksText()))
 	}
 	for i, f := range st.Failing {
-		if strings.Count(b.String(), "\n") >= maxLines {
+		if !fits() {
 			break
 		}
 		label := ""
@@ -207,6 +215,99 @@ func (st Status) checksText() string {
 	}
 	return s
 }
+
+// fenceText says whether the window is open and until when, and how the
+// free space stands against the floor:
+//
+//	window 01:00-07:00, open (closes at 07:00, in 2h3m); free space 48.2 GiB on /srv/stash/generated, floor 50GiB: BELOW
+//
+// The path is the first thing dropped when the line is too long, so that
+// the verdict (ok, BELOW) always shows.
+func (st Status) fenceText() string {
+	f := st.Fence
+	var window string
+	switch {
+	case f.Window == "":
+	case f.Open && f.ClosesAt != nil:
+		window = fmt.Sprintf("window %s, open (closes at %s, in %s)", f.Window, st.clock(*f.ClosesAt), fence.Span(f.ClosesAt.Sub(st.Now)))
+	case f.OpensAt != nil:
+		window = fmt.Sprintf("window %s, closed (opens at %s, in %s)", f.Window, st.clock(*f.OpensAt), fence.Span(f.OpensAt.Sub(st.Now)))
+	}
+	join := func(floor string) string {
+		if window == "" || floor == "" {
+			return window + floor
+		}
+		return window + "; " + floor
+	}
+	if f.MinFreeSpace == "" {
+		return clip(join(""))
+	}
+	// withPath is the line with on = " on <path>", or on = "" when that
+	// is too long.
+	withPath := func(floor func(on string) string) string {
+		s := join(floor(" on " + f.FreeSpacePath))
+		if utf8.RuneCountInString(s) > maxTextRune {
+			s = join(floor(""))
+		}
+		return clip(s)
+	}
+	if f.FreeBytes == nil {
+		// Measure's error starts with the path: keep only why.
+		why := strings.TrimPrefix(f.Error, "measure free space on "+f.FreeSpacePath+": ")
+		return withPath(func(on string) string {
+			return fmt.Sprintf("free space%s unknown: %s", on, why)
+		})
+	}
+	size, base := fence.Bytes, uint64(1024)
+	if decimalFloor(f.MinFreeSpace) {
+		size, base = fence.DecimalBytes, 1000
+	}
+	floor := f.MinFreeSpace
+	if f.MinFreeBytes != nil && strings.HasSuffix(floor, "%") {
+		floor += " (" + size(nearestTenth(*f.MinFreeBytes, base)) + ")"
+	}
+	verdict := "ok"
+	if f.Below {
+		verdict = "BELOW"
+	}
+	return withPath(func(on string) string {
+		return fmt.Sprintf("free space %s%s, floor %s: %s", size(*f.FreeBytes), on, floor, verdict)
+	})
+}
+
+// nearestTenth makes fence.Bytes, which rounds down, round n to the
+// nearest tenth of its unit: a percentage floor then reads as in the run's
+// own low-space error ("10% (12.8 GiB)"), while the free space keeps
+// rounding down and never shows as the floor when it is just below.
+func nearestTenth(n, base uint64) uint64 {
+	if n < base {
+		return n
+	}
+	unit := base
+	for n/unit >= base && unit <= math.MaxUint64/base {
+		unit *= base
+	}
+	if half := unit / 20; n <= math.MaxUint64-half {
+		return n + half
+	}
+	return n
+}
+
+// decimalFloor reports whether a floor is written in powers of 1000
+// ("500MB"): the free space is then shown in the same kind of unit, as the
+// run's own low-space error does.
+func decimalFloor(floor string) bool {
+	for _, u := range []string{"kB", "MB", "GB", "TB"} {
+		if strings.HasSuffix(floor, u) {
+			return true
+		}
+	}
+	return false
+}
+
+// clock is t's time of day in st.Now's zone, the zone the window is read
+// in.
+func (st Status) clock(t time.Time) string { return t.In(st.Now.Location()).Format("15:04") }
 
 // outcomeText is "failed (exit 1)", or just the outcome when no exit code
 // was recorded (abandoned runs).

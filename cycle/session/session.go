@@ -199,7 +199,8 @@ func (s *Session) finish(res cycle.Result) {
 		if res.Generated != nil {
 			generated = *res.Generated
 		}
-		s.writeMetrics(ctx, log, report.Metrics{End: time.Now(), Duration: time.Since(s.began), ExitCode: code, ScenesGenerated: generated})
+		s.writeMetrics(ctx, log, report.Metrics{End: time.Now(), Duration: time.Since(s.began), ExitCode: code,
+			ScenesGenerated: generated, FreeSpace: report.MeasureFence(s.cfg.Generate.Fence)})
 	}
 	if s.pinger != nil {
 		s.ping(ctx, log, code, cycle.ErrorText(err))

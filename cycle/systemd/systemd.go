@@ -59,7 +59,8 @@ func Service(o Options) string {
 	}
 	w("# stashgen.service: one stashgen run, started by stashgen.timer.",
 		"# Written by `stashgen systemd` from the configuration: run it again after",
-		"# changing job_interval_seconds, lock_file, metrics_file or api_key_file.",
+		"# changing job_interval_seconds, lock_file, metrics_file, api_key_file or",
+		"# free_space_path.",
 		"# Install: see README.md, \"Run it every hour\".",
 		"[Unit]",
 		"Description=stashgen: ask Stash to generate missing previews, sprites, covers and phashes",
@@ -107,9 +108,9 @@ func Service(o Options) string {
 		w(l)
 	}
 	w("NoNewPrivileges=yes",
-		"ProtectSystem=strict",
-		"ProtectHome=yes",
-		"PrivateTmp=yes",
+		"ProtectSystem=strict")
+	w(protectHome(c)...)
+	w("PrivateTmp=yes",
 		"PrivateDevices=yes",
 		"ProtectKernelTunables=yes",
 		"ProtectKernelModules=yes",
@@ -187,6 +188,31 @@ func writable(c *config.Config) []string {
 		out = append(out, "ReadWritePaths="+strings.Join(paths, " "))
 	}
 	return out
+}
+
+// homeDirs are what ProtectHome=yes hides from the service.
+var homeDirs = []string{"/home", "/root", "/run/user"}
+
+// protectHome is the ProtectHome= line, yes, unless free_space_path lies
+// under a directory that hides. The run measures the free space there at
+// start, and a hidden path fails with "no such file or directory" before
+// any work; it only measures, so read-only is enough.
+func protectHome(c *config.Config) []string {
+	path := c.Generate.FreeSpacePath
+	if path == "" {
+		return []string{"ProtectHome=yes"}
+	}
+	path = filepath.Clean(path)
+	for _, dir := range homeDirs {
+		if path == dir || strings.HasPrefix(path, dir+"/") {
+			return []string{
+				"# free_space_path " + path + " is under " + dir + ", which ProtectHome=yes would hide;",
+				"# the service only measures the free space there, so read-only is enough.",
+				"ProtectHome=read-only",
+			}
+		}
+	}
+	return []string{"ProtectHome=yes"}
 }
 
 // span prints a duration as systemd reads it: 12h, 5min, 90s.

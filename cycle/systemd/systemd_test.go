@@ -101,3 +101,55 @@ func TestStopTimeout(t *testing.T) {
 		t.Fatalf("span(StopTimeout) = %q", got)
 	}
 }
+
+// ProtectHome=yes hides /home, /root and /run/user: a free_space_path
+// there would fail every run at start with "no such file or directory", so
+// the unit shows them read-only instead (a run only measures the path),
+// and changes nothing else.
+func TestService_FreeSpacePathUnderHome(t *testing.T) {
+	t.Parallel()
+	base := config.Default()
+	plain := Service(Options{Config: &base})
+	tests := []struct {
+		path     string
+		readOnly bool
+	}{
+		{"", false},
+		{"/srv/stash/generated", false},
+		{"/home/stash/.stash/generated", true},
+		{"/home", true},
+		{"/root/.stash/generated", true},
+		{"/run/user/1000/stash/generated", true},
+		{"/home/../srv/stash/generated", false},
+		{"/homer/stash/generated", false},
+		{"/run/username/generated", false},
+		{"/srv/../home/stash/generated", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			t.Parallel()
+			c := config.Default()
+			c.Generate.FreeSpacePath = tt.path
+			c.Generate.MinFreeSpace = "50GiB"
+			s := Service(Options{Config: &c})
+			if !tt.readOnly {
+				if s != plain {
+					t.Fatalf("service differs from the default one:\n%s", s)
+				}
+				return
+			}
+			if !strings.Contains(s, "\nProtectHome=read-only\n") || strings.Contains(s, "ProtectHome=yes\n") {
+				t.Fatalf("service for %s lacks ProtectHome=read-only:\n%s", tt.path, s)
+			}
+			// Only the ProtectHome line and the comment above it change.
+			i := strings.Index(s, "# free_space_path ")
+			j := strings.Index(s, "ProtectHome=read-only\n")
+			if i < 0 || j < i || !strings.Contains(s[i:j], "would hide") {
+				t.Fatalf("no comment saying why before ProtectHome=read-only:\n%s", s)
+			}
+			if got := s[:i] + "ProtectHome=yes\n" + s[j+len("ProtectHome=read-only\n"):]; got != plain {
+				t.Fatalf("more than ProtectHome changed:\n%s", s)
+			}
+		})
+	}
+}
