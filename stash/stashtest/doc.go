@@ -8,6 +8,10 @@
 // the last ten ended jobs, generated files served (or not) with Stash's status
 // codes and bodies, and timestamps in a non-UTC zone.
 //
+// It imports nothing from package stash, not even the LogLevel enum both
+// spell: its types are written from Stash's, so a mistake in the client's
+// idea of Stash is not copied into the fake that tests it.
+//
 // Subscriptions are served on /graphql over a websocket in both protocols
 // Stash's gqlgen speaks (graphql-transport-ws, and graphql-ws for a client
 // that asks for none), with the key checked at the upgrade only.
