@@ -223,7 +223,9 @@ func (p *pass) keepLog(ctx context.Context, j *tracked) {
 	if err := p.Store.SetSceneErrors(wctx, scenes); err != nil {
 		j.log.Warn("store the scenes' errors failed", "error", err)
 	}
-	for _, e := range db.Newest(entries)[:min(3, len(entries))] {
+	// The newest three, as kept (cut to db.JobLogMessage bytes each).
+	kept := db.Newest(entries)
+	for _, e := range kept[len(kept)-min(3, len(kept)):] {
 		j.log.Warn("stash logged while generating", "stash_level", e.Level, "stash_message", e.Message)
 	}
 	if len(entries) > 3 {

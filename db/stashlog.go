@@ -3,9 +3,11 @@ package db
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -23,23 +25,45 @@ type LogEntry struct {
 }
 
 // Caps on what is kept of Stash's log per job: the newest entries, at
-// most this many and this many bytes of messages.
+// most this many and this many bytes of messages, each message cut to
+// JobLogMessage bytes (an ffmpeg error quoting its whole command line is
+// about 1 KiB; a Stash at Trace level may log far longer lines).
 const (
 	JobLogEntries = 100
 	JobLogBytes   = 64 << 10
+	JobLogMessage = 4 << 10
 )
 
-// Newest keeps the newest entries within the caps, oldest first.
+// Newest keeps the newest entries within the caps, oldest first, each
+// message cut to JobLogMessage bytes. It returns a new slice and keeps
+// at least min(len(entries), JobLogBytes/JobLogMessage) entries.
 func Newest(entries []LogEntry) []LogEntry {
-	n, size := 0, 0
-	for i := len(entries) - 1; i >= 0 && n < JobLogEntries; i-- {
-		size += len(entries[i].Message)
-		if size > JobLogBytes {
+	var kept []LogEntry
+	size := 0
+	for i := len(entries) - 1; i >= 0 && len(kept) < JobLogEntries; i-- {
+		e := entries[i]
+		e.Message = clipMessage(e.Message)
+		if size += len(e.Message); size > JobLogBytes {
 			break
 		}
-		n++
+		kept = append(kept, e)
 	}
-	return entries[len(entries)-n:]
+	slices.Reverse(kept)
+	return kept
+}
+
+// clipMessage cuts a message longer than JobLogMessage bytes at a rune
+// boundary and says so.
+func clipMessage(m string) string {
+	const more = " [...]"
+	if len(m) <= JobLogMessage {
+		return m
+	}
+	cut := JobLogMessage - len(more)
+	for cut > 0 && !utf8.RuneStart(m[cut]) {
+		cut--
+	}
+	return m[:cut] + more
 }
 
 // SaveJobLog stores what Stash logged while a job ran, newest kept within
@@ -66,7 +90,7 @@ func (s *Store) SetSceneErrors(ctx context.Context, errs map[int64]LogEntry) err
 	}
 	ids, at, msg := make([]int64, 0, len(errs)), make([]time.Time, 0, len(errs)), make([]string, 0, len(errs))
 	for id, e := range errs {
-		ids, at, msg = append(ids, id), append(at, e.At), append(msg, e.Message)
+		ids, at, msg = append(ids, id), append(at, e.At), append(msg, clipMessage(e.Message))
 	}
 	_, err := s.pool.Exec(ctx, `UPDATE scenes AS s SET last_error = t.m, last_error_at = t.a
 		FROM unnest($1::bigint[], $2::timestamptz[], $3::text[]) AS t(id, a, m) WHERE s.stash_id = t.id`, ids, at, msg)
