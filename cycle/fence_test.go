@@ -10,6 +10,7 @@ import (
 	"github.com/stashgen/stashgen/cycle"
 	"github.com/stashgen/stashgen/cycle/fence"
 	"github.com/stashgen/stashgen/db"
+	"github.com/stashgen/stashgen/stash"
 	"github.com/stashgen/stashgen/stash/stashtest"
 )
 
@@ -237,5 +238,126 @@ func TestFence_FloorCrossedWhileTheJobRunsStopsIt(t *testing.T) {
 	}
 	if gen := e.queryInt(`SELECT count(*) FROM stashgen.scenes WHERE generated`); gen == 0 || gen == 6 {
 		t.Fatalf("generated = %d of 6", gen)
+	}
+}
+
+// clockOnSync moves the clock on at the run's first page of scenes: time
+// that passes during the sync.
+type clockOnSync struct {
+	cycle.Stash
+	once    sync.Once
+	advance func()
+}
+
+func (s *clockOnSync) Scenes(ctx context.Context, q stash.SceneQuery) (stash.ScenePage, error) {
+	s.once.Do(s.advance)
+	return s.Stash.Scenes(ctx, q)
+}
+
+// The window closes while the run syncs: the first batch is
+// not sent, and the run stands aside as it would have at its start.
+func TestFence_WindowClosedDuringTheCheckLaunchesNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.fake.AddScenes(3)
+	c := &clock{t: at("06:59:50")}
+	e.runner.Now = c.now
+	e.runner.Settings.Fence.Window = window(t, "01:00-07:00")
+	e.runner.Stash = &clockOnSync{Stash: e.client, advance: func() { c.advance(time.Minute) }}
+
+	e.wantResult(e.once(context.Background()), db.OutcomeSkippedWindow, cycle.ExitTempFail)
+
+	if n := e.fake.CountField("metadataGenerate"); n != 0 {
+		t.Fatalf("metadataGenerate calls = %d after the window closed", n)
+	}
+	if n := e.queryInt(`SELECT count(*) FROM stashgen.scenes WHERE NOT generated AND NOT needs_check`); n != 3 {
+		t.Fatalf("scenes found incomplete = %d, want the check's 3 kept for the next window", n)
+	}
+	if n := e.queryInt(`SELECT count(*) FROM stashgen.jobs`); n != 0 {
+		t.Fatalf("ledger jobs = %d, want none", n)
+	}
+}
+
+// The fence comes before the busy check: a closed window or a full disk
+// is the reason given even when Stash is busy too, and nothing is probed.
+func TestFence_ComesBeforeTheBusyCheck(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		fence   func(*testing.T, *env)
+		outcome db.Outcome
+	}{
+		{"window", func(t *testing.T, e *env) {
+			e.runner.Now = (&clock{t: at("12:00:00")}).now
+			e.runner.Settings.Fence.Window = window(t, "01:00-07:00")
+		}, db.OutcomeSkippedWindow},
+		{"free space", func(t *testing.T, e *env) {
+			e.runner.Measure = (&space{free: 1 << 30}).measure
+			e.runner.Settings.Fence = fence.Fence{Floor: floor(t, "50GiB"), Path: "/srv/stash/generated"}
+		}, db.OutcomeSkippedLowSpace},
+		{"both: the window first", func(t *testing.T, e *env) {
+			e.runner.Now = (&clock{t: at("12:00:00")}).now
+			e.runner.Measure = func(string) (fence.Space, error) {
+				t.Error("the free space was measured outside the window")
+				return fence.Space{}, nil
+			}
+			e.runner.Settings.Fence = fence.Fence{Window: window(t, "01:00-07:00"), Floor: floor(t, "50GiB"), Path: "/srv/stash/generated"}
+		}, db.OutcomeSkippedWindow},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.fake.AddScenes(2)
+			e.addScan() // Stash is busy as well
+			tt.fence(t, e)
+
+			e.wantResult(e.once(context.Background()), tt.outcome, cycle.ExitTempFail)
+
+			if n := e.fake.CountField("jobQueue"); n != 0 {
+				t.Fatalf("jobQueue asked %d times: the busy check ran before the fence", n)
+			}
+			if n := len(e.fake.FileRequests()); n != 0 {
+				t.Fatalf("%d probes by a run that stood aside", n)
+			}
+		})
+	}
+}
+
+// check only reads: it is not fenced.
+func TestFence_CheckIsNotFenced(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.fake.AddScenes(2)
+	e.runner.Now = (&clock{t: at("12:00:00")}).now
+	e.runner.Measure = (&space{free: 1 << 30}).measure
+	e.runner.Settings.Fence = fence.Fence{Window: window(t, "01:00-07:00"), Floor: floor(t, "50GiB"), Path: "/srv/stash/generated"}
+
+	e.wantResult(e.check(context.Background(), false), db.OutcomeChecked, cycle.ExitOK)
+
+	if n := e.queryInt(`SELECT count(*) FROM stashgen.scenes WHERE NOT needs_check`); n != 2 {
+		t.Fatalf("checked scenes = %d, want 2", n)
+	}
+}
+
+// The disk fills during the first batch, which ends before a poll sees
+// it: the second batch is not sent.
+func TestFence_FloorCrossedBetweenBatchesLaunchesNoMore(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.runner.Settings.BatchSize = 2
+	e.fake.AddScenes(4)
+	sp := &space{free: 60 << 30}
+	e.runner.Measure = sp.measure
+	e.runner.Settings.Fence = fence.Fence{Floor: floor(t, "50GiB"), Path: "/srv/stash/generated"}
+	e.runner.Stash = &scanAfterGenerate{Stash: e.client, onGenerate: func() { sp.set(40 << 30) }}
+
+	e.wantResult(e.once(context.Background()), db.OutcomeCancelledForLowSpace, cycle.ExitTempFail)
+
+	if n := e.fake.CountField("metadataGenerate"); n != 1 {
+		t.Fatalf("batches launched = %d, want 1", n)
+	}
+	if msg := e.queryString(`SELECT error FROM stashgen.runs`); !strings.Contains(msg, "free space on /srv/stash/generated is 40.0 GiB, below min_free_space 50GiB") {
+		t.Fatalf("error = %q", msg)
 	}
 }

@@ -44,7 +44,15 @@ func (p *pass) generate(ctx context.Context) error {
 		if len(ids) == 0 {
 			break
 		}
-		if batch > 1 {
+		// The fence again before every batch: the window may have closed
+		// (or the disk filled) during the sync and the check, and no batch
+		// starts outside it. Before the first the run has sent nothing and
+		// stands aside; after it, it keeps what it did.
+		if batch == 1 {
+			if err := p.fenceStop(fenceAtStart); err != nil {
+				return err
+			}
+		} else {
 			if err := p.fenceBetween(); err != nil {
 				return err
 			}

@@ -93,25 +93,13 @@ func (r *Runner) now() time.Time {
 	return time.Now()
 }
 
-// checkFence is the host's fence at now: nil, a *fence.ClosedError
-// outside the window, a *fence.LowSpaceError below the floor, or the error
-// of measuring. The window first: it costs no I/O.
+// checkFence is the host's fence at now (fence.Fence.Check), measured
+// with r.Measure when a test gives one.
 func (r *Runner) checkFence(f fence.Fence) error {
-	if err := f.Window.Check(r.now()); err != nil || f.Floor.IsZero() {
-		return err
+	if r.Measure != nil {
+		f.Measure = r.Measure
 	}
-	measure := r.Measure
-	if measure == nil {
-		measure = fence.Measure
-	}
-	s, err := measure(f.Path)
-	if err != nil {
-		return err
-	}
-	if f.Floor.Below(s) {
-		return &fence.LowSpaceError{Space: s, Floor: f.Floor}
-	}
-	return nil
+	return f.Check(r.now())
 }
 
 func (r *Runner) observer() Observer {

@@ -23,6 +23,9 @@ type Fence struct {
 	// Path is where Floor is measured: the folder Stash writes generated
 	// files to, as seen from this host. "" when Floor is zero.
 	Path string
+	// Measure reads the free space of a path; nil is Measure (statfs).
+	// Tests give it a disk of the size they need.
+	Measure func(path string) (Space, error) `json:"-"`
 }
 
 // Check returns nil when a run may start generating at now, a
@@ -36,5 +39,16 @@ func (f Fence) Check(now time.Time) error {
 	if f.Floor.IsZero() {
 		return nil
 	}
-	return f.Floor.Check(f.Path)
+	measure := f.Measure
+	if measure == nil {
+		measure = Measure
+	}
+	s, err := measure(f.Path)
+	if err != nil {
+		return err
+	}
+	if f.Floor.Below(s) {
+		return &LowSpaceError{Space: s, Floor: f.Floor}
+	}
+	return nil
 }

@@ -192,23 +192,6 @@ func (f Floor) Below(s Space) bool {
 	return !f.IsZero() && s.Free < f.Bytes(s.Total)
 }
 
-// Check measures path and returns nil when its free space is at or above
-// the floor, a *LowSpaceError when it is below, or the error of measuring.
-// The zero Floor measures nothing and returns nil.
-func (f Floor) Check(path string) error {
-	if f.IsZero() {
-		return nil
-	}
-	s, err := Measure(path)
-	if err != nil {
-		return err
-	}
-	if f.Below(s) {
-		return &LowSpaceError{Space: s, Floor: f}
-	}
-	return nil
-}
-
 // LowSpaceError is the error a run returns when it stands aside because
 // the free space is below the floor:
 //
