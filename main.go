@@ -325,7 +325,7 @@ func (c *statusCmd) Run(ctx context.Context, e *env, cfg *config.Config, _ *slog
 		sc = client
 	}
 	st := report.GatherStatus(ctx, store, err, sc, report.Options{Now: time.Now(), JobInterval: cfg.JobInterval(),
-		Host: host, ReverifyAfter: cfg.Check.Reverify(), Fence: cfg.Generate.Fence})
+		Host: host, ReverifyAfter: cfg.Check.Reverify(), Fence: cfg.Generate.Fence, Toggles: cfg.Generate.Toggles})
 	if err := e.show(cfg, func(w io.Writer) error { return report.Write(w, st, c.JSON) }); err != nil {
 		return err
 	}

@@ -130,6 +130,20 @@ func (rs Resources) Has(r Resource) bool {
 	return false
 }
 
+// SceneFiles counts the kinds in the set that are files of a scene, one
+// file request each to probe (covers and phashes are asked for with
+// GraphQL, marker files are per marker).
+func (rs Resources) SceneFiles() int {
+	n := 0
+	for _, r := range rs {
+		switch r {
+		case ResPreview, ResWebp, ResSprite, ResVTT:
+			n++
+		}
+	}
+	return n
+}
+
 // Strings is the set as plain strings, for the database and logs.
 func (rs Resources) Strings() []string {
 	out := make([]string, len(rs))

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,11 +24,16 @@ func TestMain(m *testing.M) { dbtest.Main(m) }
 type fakeStash struct {
 	JobQueueFunc func(ctx context.Context) ([]stash.Job, error)
 	FindJobFunc  func(ctx context.Context, id string) (stash.Job, error)
+	Defaults     stash.Toggles // Stash's generate defaults
 }
 
 func (f *fakeStash) URL() string { return "http://stash.test:9999" }
-func (f *fakeStash) JobQueue(ctx context.Context) ([]stash.Job, error) {
-	return f.JobQueueFunc(ctx)
+func (f *fakeStash) QueueAndDefaults(ctx context.Context) ([]stash.Job, stash.Toggles, error) {
+	jobs, err := f.JobQueueFunc(ctx)
+	if err != nil {
+		return nil, stash.Toggles{}, err
+	}
+	return jobs, f.Defaults, nil
 }
 func (f *fakeStash) FindJob(ctx context.Context, id string) (stash.Job, error) {
 	if f.FindJobFunc == nil {
@@ -357,5 +363,74 @@ func TestGather_MeasuresTheFreeSpace(t *testing.T) {
 	if fi := st.Fence; fi == nil || fi.FreeBytes != nil || !strings.Contains(fi.Error, "no such file or directory") || fi.Below ||
 		st.Health.Level == Unknown {
 		t.Fatalf("fence on a missing path = %+v, health %v", st.Fence, st.Health.Level)
+	}
+}
+
+// The next check's cost: the new or changed scenes and this run's share
+// of those due, each probed on the wanted files, by the config over
+// Stash's defaults (asked with the queue) over the built-ins.
+func TestGather_NextCheckCost(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	url := dbtest.URL(t)
+	s, err := db.Open(ctx, url, "stashgen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rows := make([]db.SceneRow, 12)
+	for i := range rows {
+		rows[i] = db.SceneRow{ID: int64(i + 1), UpdatedAt: time.Now()}
+	}
+	if err := s.UpsertScenes(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	// 10 checked and generated, 8 of them long ago; 2 new.
+	var vs []db.Verdict
+	for i := int64(1); i <= 10; i++ {
+		vs = append(vs, db.Verdict{SceneID: i, Complete: true})
+	}
+	if err := s.RecordVerdicts(ctx, vs, []string{"preview"}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `UPDATE stashgen.scenes SET checked_at = now() - interval '10 days' WHERE stash_id <= 8`); err != nil {
+		t.Fatal(err)
+	}
+	queue := func(context.Context) ([]stash.Job, error) { return nil, nil }
+	opts := Options{Now: time.Now(), JobInterval: time.Hour, ReverifyAfter: 4 * time.Hour}
+	tests := []struct {
+		name  string
+		sc    *fakeStash
+		files int
+	}{
+		// per run: ceil(12 × 1/4) = 3 of the 8 due, and the 2 new.
+		{"stash's defaults want webps", &fakeStash{JobQueueFunc: queue, Defaults: stash.Toggles{ImagePreviews: stash.Bool(true)}}, 4},
+		{"stash unreachable: the built-ins", &fakeStash{JobQueueFunc: func(context.Context) ([]stash.Job, error) {
+			return nil, errors.New("stash unavailable")
+		}}, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := Gather(ctx, s, tt.sc, opts)
+			c := st.Checks
+			if c == nil || c.NextScenes != 5 || c.FilesPerScene != tt.files || c.NextFileRequests != 5*tt.files {
+				t.Fatalf("checks = %+v, want 5 scenes × %d files", c, tt.files)
+			}
+			var b bytes.Buffer
+			if err := WriteStatus(&b, st); err != nil {
+				t.Fatal(err)
+			}
+			if want := fmt.Sprintf("cost:         next check: up to %d file requests (5 scenes × %d, + markers')", 5*tt.files, tt.files); !strings.Contains(b.String(), want) {
+				t.Fatalf("status lacks %q:\n%s", want, b.String())
+			}
+		})
 	}
 }

@@ -219,7 +219,8 @@ func statuses() map[string]Status {
 			{ID: 812, Attempts: 2, ErrorAt: ago(time.Hour), Error: "error generating sprite: ffmpeg command produced no output: <-v error -y -ss 5.92 -i /media/clip.mp4 ...>"},
 			{ID: 77, Quarantined: true, Attempts: 5, ErrorAt: ago(30 * time.Hour), Error: "Error generating phash: exit status 1"},
 		},
-		Checks: &CheckInfo{OldestCheck: at(6*24*time.Hour + 3*time.Hour), ReverifyAfterSeconds: 604800, Due: 0, PerRun: 293},
+		Checks: &CheckInfo{OldestCheck: at(6*24*time.Hour + 3*time.Hour), ReverifyAfterSeconds: 604800, Due: 0, PerRun: 293,
+			NextScenes: 40, FilesPerScene: 3, NextFileRequests: 120},
 	}
 	failed := run(44, db.OutcomeFailed, 15*time.Minute, 190*time.Second, 1)
 	failed.Error = "stash job 12 failed: ffmpeg exited with status 1 while generating the preview of /media/a very long path/that goes on/and on/scene.mp4"
@@ -375,6 +376,9 @@ type statusJSON struct {
 		ReverifyAfterSeconds *int       `json:"reverify_after_seconds"`
 		Due                  *int       `json:"due"`
 		PerRun               *int       `json:"per_run"`
+		NextScenes           *int       `json:"next_scenes"`
+		FilesPerScene        *int       `json:"files_per_scene"`
+		NextFileRequests     *int       `json:"next_file_requests"`
 	} `json:"checks"`
 	Failing *[]struct {
 		ID          int64     `json:"id"`

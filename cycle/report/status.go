@@ -30,7 +30,7 @@ type StatusStore interface {
 // names. Status works without it.
 type Stash interface {
 	URL() string
-	JobQueue(ctx context.Context) ([]stash.Job, error)
+	QueueAndDefaults(ctx context.Context) ([]stash.Job, stash.Toggles, error)
 	FindJob(ctx context.Context, id string) (stash.Job, error)
 }
 
@@ -51,6 +51,10 @@ type Options struct {
 	StashTimeout time.Duration
 	// ReverifyAfter is check.reverify_after; 0 means off.
 	ReverifyAfter time.Duration
+	// Toggles are the config file's [generate] toggles: with Stash's own
+	// defaults (asked with its queue, in the same request) they say which
+	// files the next check probes.
+	Toggles stash.Toggles
 	// Fence is cfg.Generate.Fence: status shows whether the window is
 	// open and the free space against the floor, and warns about runs that
 	// stood aside for low disk space only while a floor is configured
@@ -192,6 +196,16 @@ type CheckInfo struct {
 	ReverifyAfterSeconds int        `json:"reverify_after_seconds"`
 	Due                  int        `json:"due"`     // generated scenes checked longer ago than that
 	PerRun               int        `json:"per_run"` // the most one run re-verifies
+	// The next check's cost to Stash, each request a line in Stash's log
+	// (a 404 at WARN): NextScenes to probe (new, changed or reset, and
+	// this run's share of those due), FilesPerScene probes each at most
+	// (the wanted files, by the config over Stash's defaults over the
+	// built-ins; the built-ins alone when Stash did not answer), so at
+	// most NextFileRequests, plus their markers' files. A scene not known
+	// to be complete stops at its first 404.
+	NextScenes       int `json:"next_scenes"`
+	FilesPerScene    int `json:"files_per_scene"`
+	NextFileRequests int `json:"next_file_requests"`
 }
 
 // FenceInfo is the maintenance window and the free-space floor as they
@@ -379,8 +393,17 @@ func Gather(ctx context.Context, store StatusStore, sc Stash, opts Options) Stat
 		}
 	}
 	st.Health = assess(f)
+	var fromStash stash.Toggles
 	if sc != nil {
-		askStash(ctx, sc, &st, opts.StashTimeout)
+		fromStash = askStash(ctx, sc, &st, opts.StashTimeout)
+	}
+	if c := st.Checks; c != nil && st.Scenes != nil {
+		c.NextScenes = st.Scenes.ToCheck
+		if opts.ReverifyAfter > 0 {
+			c.NextScenes += min(c.Due, c.PerRun)
+		}
+		c.FilesPerScene = stash.ResolveToggles(opts.Toggles, fromStash).Wanted().SceneFiles()
+		c.NextFileRequests = c.NextScenes * c.FilesPerScene
 	}
 	return st
 }
@@ -427,9 +450,10 @@ func newStatus(opts Options) Status {
 	}
 }
 
-// askStash reads Stash's queue and the state of each ledger job that has
-// a Stash id. Nothing it finds changes the verdict.
-func askStash(ctx context.Context, sc Stash, st *Status, timeout time.Duration) {
+// askStash reads Stash's queue and generate defaults, and the state of
+// each ledger job that has a Stash id. Nothing it finds changes the
+// verdict. It returns the defaults (none when Stash did not answer).
+func askStash(ctx context.Context, sc Stash, st *Status, timeout time.Duration) stash.Toggles {
 	if timeout <= 0 {
 		timeout = 5 * time.Second
 	}
@@ -437,7 +461,7 @@ func askStash(ctx context.Context, sc Stash, st *Status, timeout time.Duration) 
 	defer cancel()
 	st.Stash.URL = sc.URL()
 	st.Stash.Asked = true
-	queue, err := sc.JobQueue(ctx)
+	queue, defaults, err := sc.QueueAndDefaults(ctx)
 	if err != nil {
 		st.Stash.Error = err.Error()
 		for i := range st.Jobs {
@@ -445,7 +469,7 @@ func askStash(ctx context.Context, sc Stash, st *Status, timeout time.Duration) 
 				st.Jobs[i].StashError = "stash unreachable"
 			}
 		}
-		return
+		return stash.Toggles{}
 	}
 	st.Stash.Reachable = true
 	byID := map[string]stash.Job{}
@@ -474,6 +498,7 @@ func askStash(ctx context.Context, sc Stash, st *Status, timeout time.Duration) 
 		v := stashJob(sj)
 		j.Stash = &v
 	}
+	return defaults
 }
 
 func stashJob(j stash.Job) StashJob {

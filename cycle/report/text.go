@@ -101,6 +101,11 @@ func WriteStatus(w io.Writer, st Status) error {
 	}
 	if c := st.Checks; c != nil && fits() {
 		line("checks:", "%s", clip(st.checksText()))
+		// The next check's cost, where it leaves room for every failing
+		// scene: those matter more at 1 a.m.
+		if strings.Count(b.String(), "\n")+1+len(st.Failing) <= maxLines {
+			line("cost:", "%s", clip(st.costText()))
+		}
 	}
 	for i, f := range st.Failing {
 		if !fits() {
@@ -214,6 +219,17 @@ func (st Status) checksText() string {
 		s += fmt.Sprintf("; %d new or changed to probe", st.Scenes.ToCheck)
 	}
 	return s
+}
+
+// costText says what the next check will ask of Stash, each file request
+// a line in Stash's log when it logs HTTP access (its default).
+func (st Status) costText() string {
+	c := st.Checks
+	if c.NextScenes == 0 {
+		return "next check probes no file"
+	}
+	return fmt.Sprintf("next check: up to %d file requests (%d scenes × %d, + markers'), a line each in Stash's log",
+		c.NextFileRequests, c.NextScenes, c.FilesPerScene)
 }
 
 // fenceText says whether the window is open and until when, and how the
