@@ -224,7 +224,8 @@ func (c *onceCmd) Run(ctx context.Context, e *env, cfg *config.Config) error {
 		return &cycle.ExitError{Code: cycle.ExitUsage, Err: fmt.Errorf("--json: goes with --dry-run")}
 	case c.DryRun:
 		return e.dryRun(ctx, cfg, e.logger(cfg), c.JSON, func(r *cycle.Runner) (cycle.Plan, error) {
-			return r.DryRun(ctx, cycle.DryRunInfo{LockFile: cfg.LockFile, LockState: lockfile.State(cfg.LockFile)})
+			state, held := lockfile.State(cfg.LockFile)
+			return r.DryRun(ctx, cycle.DryRunInfo{LockFile: cfg.LockFile, LockState: state, LockHeld: held})
 		})
 	}
 	return e.audited(ctx, cfg, "once", func(r *cycle.Runner) cycle.Body { return r.Once })

@@ -448,11 +448,16 @@ func TestE2E_TwoConcurrentRuns(t *testing.T) {
 	e.waitHang(done) // the first run is monitoring, both locks held
 
 	o2 := e.run("once")
+	plan := e.run("once", "--dry-run") // a real run now would stand aside: so says the plan
 	e.fake.ReleaseHung()
 	o1 := e.finish(<-done, stdout1, stderr1)
 
 	e.want(o1, 0)
 	e.want(o2, 75)
+	e.want(plan, 75)
+	if want := "stand aside (skipped_locked, exit 75): another stashgen run holds the lock file " + e.lock; !strings.Contains(plan.stdout, want) {
+		t.Fatalf("dry run output lacks %q:\n%s", want, plan.stdout)
+	}
 	if n := e.fake.CountField("metadataGenerate"); n != 1 {
 		t.Fatalf("metadataGenerate calls = %d, want 1", n)
 	}
@@ -1863,8 +1868,13 @@ func TestE2E_OutsideTheWindowStandsAside(t *testing.T) {
 	e := newE2E(t, "\n[generate]\nwindow = \""+win+"\"\n")
 	e.fake.AddScenes(2)
 
+	plan := e.run("once", "--dry-run")
 	o := e.run("once")
 
+	e.want(plan, 75)
+	if want := "stand aside (skipped_window, exit 75): outside the maintenance window " + win + ": it opens at " + win[:5]; !strings.Contains(plan.stdout, want) {
+		t.Fatalf("dry run output lacks %q:\n%s", want, plan.stdout)
+	}
 	e.want(o, 75)
 	if got := e.lastRun(); got != "skipped_window/75" {
 		t.Fatalf("audit row %s", got)

@@ -58,6 +58,8 @@ type Store interface {
 	SetCursor(ctx context.Context, name, cursor string) error
 	PendingCounts(ctx context.Context) (db.Counts, error)
 	PendingScenes(ctx context.Context, limit int) ([]int64, error)
+	WaitingScenes(ctx context.Context, limit int) ([]int64, error)
+	UnchangedScenes(ctx context.Context, rows []db.SceneRow) (map[int64]bool, error)
 	CheckCandidates(ctx context.Context, full bool, afterID int64, limit int) ([]db.SceneRef, error)
 	ScenesByID(ctx context.Context, ids []int64) ([]db.SceneRef, error)
 	MarkersOf(ctx context.Context, sceneIDs []int64) ([]db.MarkerRef, error)

@@ -2,6 +2,8 @@ package cycle
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 type DryRunInfo struct {
 	LockFile  string
 	LockState string
+	LockHeld  bool // another run holds it: a real run would stand aside
 }
 
 // Plan is what a dry run found: what a real run would do, and why. It
@@ -31,7 +34,11 @@ type Plan struct {
 	// renderer shows only what is known.
 	Stage PlanStage `json:"-"`
 
-	Busy []PlanJob `json:"busy"` // active jobs that make a run stand aside
+	// StandAside is why a real run would stand aside now, before its busy
+	// check (the lock held, outside the window, below the free-space
+	// floor); "" when it would not.
+	StandAside string    `json:"stand_aside,omitempty"`
+	Busy       []PlanJob `json:"busy"` // active jobs that make a run stand aside
 
 	ToSync int `json:"to_sync"` // scenes new or changed in Stash since the last sync
 	// Recorded are the not-generated scenes in the database before the
@@ -104,11 +111,19 @@ type PlanCounts struct {
 // DryRun plans what `once` would do. It still reads (the queue, the
 // ledger, and one-byte probes of the files), because the plan is only
 // honest if it is checked. Its outcome and exit code are the real run's up
-// to the generate step: skipped_busy (75) when busy, else 0.
+// to the generate step: skipped_locked, skipped_window or
+// skipped_low_space (75) when the lock or the fence would stop a real run,
+// skipped_busy (75) when busy, else 0.
 func (r *Runner) DryRun(ctx context.Context, info DryRunInfo) (Plan, error) {
 	p := r.newPass(&Run{Log: r.Log})
 	plan := Plan{Command: "once", LockFile: info.LockFile, LockState: info.LockState, BatchSize: p.set.BatchSize}
 	if err := p.planHeader(ctx, &plan); err != nil {
+		return plan, err
+	}
+	if stand, err := p.planStandAside(info); err != nil || stand != nil {
+		if stand != nil {
+			plan.StandAside, plan.Outcome, plan.ExitCode, plan.Stage = stand.err.Error(), stand.outcome, stand.code, PlanDone
+		}
 		return plan, err
 	}
 	a, err := p.activity(ctx)
@@ -123,6 +138,16 @@ func (r *Runner) DryRun(ctx context.Context, info DryRunInfo) (Plan, error) {
 	}
 	if err := p.plan(ctx, &plan, false, p.set.BatchSize); err != nil {
 		return plan, err
+	}
+	if plan.SchemaVersion > 0 {
+		// Scenes an earlier check found incomplete wait for their batch
+		// without being probed again (nor by this plan): the real batch
+		// is the oldest of them and of what the plan found incomplete.
+		waiting, err := p.Store.WaitingScenes(ctx, p.set.BatchSize)
+		if err != nil {
+			return plan, err
+		}
+		plan.Batch = oldestFirst(p.set.BatchSize, waiting, plan.Batch)
 	}
 	if len(plan.Batch) > 0 {
 		keep, _, _, err := p.knownOnly(ctx, plan.Batch)
@@ -142,6 +167,29 @@ func (r *Runner) DryRun(ctx context.Context, info DryRunInfo) (Plan, error) {
 	plan.Input = &stash.GenerateInput{Toggles: t, SceneIDs: idStrings(plan.Batch)}
 	plan.Outcome = db.OutcomeGenerated
 	return plan, nil
+}
+
+// planStandAside is what would stop a real run before its busy check: the
+// lock another run holds, then the fence (in the run's order), as the
+// stop the run would end with. A fence that cannot be measured is an
+// error, as in the run.
+func (p *pass) planStandAside(info DryRunInfo) (*stop, error) {
+	if info.LockHeld {
+		return &stop{outcome: db.OutcomeSkippedLocked, code: ExitTempFail,
+			err: errors.New("another stashgen run holds the lock file " + info.LockFile)}, nil
+	}
+	return p.fenceVerdict(fenceAtStart)
+}
+
+// oldestFirst merges sorted id lists into the first limit distinct ids.
+func oldestFirst(limit int, lists ...[]int64) []int64 {
+	var all []int64
+	for _, l := range lists {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	all = slices.Compact(all)
+	return all[:min(limit, len(all))]
 }
 
 // CheckDryRun plans what `check` would change, writing nothing.
@@ -279,14 +327,26 @@ func (p *pass) plan(ctx context.Context, plan *Plan, full bool, limit int) error
 		if err != nil {
 			return err
 		}
-		var refs []db.SceneRef
+		rows := make([]db.SceneRow, 0, len(page.Scenes))
 		for _, s := range page.Scenes {
 			row, err := sceneRow(s)
 			if err != nil {
 				return err
 			}
 			after = row.ID
-			if !seen[row.ID] {
+			rows = append(rows, row)
+		}
+		// The sync re-reads the cursor's last second: a scene stored
+		// unchanged stays as it is, and the run does not probe it.
+		unchanged := map[int64]bool{}
+		if schema && cursor != "" && len(rows) > 0 {
+			if unchanged, err = p.Store.UnchangedScenes(ctx, rows); err != nil {
+				return err
+			}
+		}
+		var refs []db.SceneRef
+		for _, row := range rows {
+			if !seen[row.ID] && !unchanged[row.ID] {
 				refs = append(refs, row.Ref())
 			}
 		}

@@ -47,19 +47,33 @@ var (
 	}
 )
 
+// fenceStop checks the fence and, when it says no, logs why and returns
+// the stop it means at w.
 func (p *pass) fenceStop(w fenceWhen) error {
+	s, err := p.fenceVerdict(w)
+	if s == nil {
+		return err
+	}
+	var closed *fence.ClosedError
+	if errors.As(s.err, &closed) {
+		p.log.Info(w.closed, "window", closed.Window.String(), "opens", closed.Opens)
+	} else {
+		p.log.Warn(w.low, "error", s.err)
+	}
+	return s
+}
+
+// fenceVerdict is the stop the fence's answer means at w: nil when the
+// fence is open, or with the error of measuring the free space.
+func (p *pass) fenceVerdict(w fenceWhen) (*stop, error) {
 	err := p.checkFence(p.set.Fence)
 	var closed *fence.ClosedError
 	var low *fence.LowSpaceError
 	switch {
-	case err == nil:
-		return nil
 	case errors.As(err, &closed):
-		p.log.Info(w.closed, "window", closed.Window.String(), "opens", closed.Opens)
-		return &stop{outcome: w.closedOutcome, code: ExitTempFail, err: err}
+		return &stop{outcome: w.closedOutcome, code: ExitTempFail, err: err}, nil
 	case errors.As(err, &low):
-		p.log.Warn(w.low, "error", err)
-		return &stop{outcome: w.lowOutcome, code: ExitTempFail, err: err}
+		return &stop{outcome: w.lowOutcome, code: ExitTempFail, err: err}, nil
 	}
-	return err
+	return nil, err
 }

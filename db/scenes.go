@@ -53,6 +53,24 @@ func (s *Store) UpsertScenes(ctx context.Context, rows []SceneRow) error {
 	return s.wrap("store scenes", err)
 }
 
+// UnchangedScenes returns the ids of rows stored with the same Stash
+// updated_at: those UpsertScenes would leave as they are (a re-read of
+// the cursor's last second). Read only: a dry run asks it.
+func (s *Store) UnchangedScenes(ctx context.Context, rows []SceneRow) (map[int64]bool, error) {
+	ids, updated := make([]int64, len(rows)), make([]time.Time, len(rows))
+	for i, r := range rows {
+		ids[i], updated[i] = r.ID, r.UpdatedAt
+	}
+	same, err := s.ids(ctx, "compare scenes with the stored ones", `SELECT s.stash_id
+		FROM unnest($1::bigint[], $2::timestamptz[]) AS t(id, u) JOIN scenes s ON s.stash_id = t.id
+		WHERE s.stash_updated_at IS NOT DISTINCT FROM t.u`, ids, updated)
+	out := make(map[int64]bool, len(same))
+	for _, id := range same {
+		out[id] = true
+	}
+	return out, err
+}
+
 // Ref is the row as a scene to probe.
 func (r SceneRow) Ref() SceneRef {
 	return SceneRef{ID: r.ID, PreviewPath: r.PreviewPath, WebpPath: r.WebpPath, SpritePath: r.SpritePath, VTTPath: r.VTTPath}
@@ -196,12 +214,27 @@ const PendingSelect = `SELECT stash_id FROM scenes
 
 // PendingScenes returns up to limit eligible scene ids, oldest first.
 func (s *Store) PendingScenes(ctx context.Context, limit int) ([]int64, error) {
-	rows, err := s.pool.Query(ctx, PendingSelect, limit)
+	return s.ids(ctx, "list pending scenes", PendingSelect, limit)
+}
+
+// WaitingScenes returns up to limit eligible scene ids that a check has
+// already found incomplete (not to be checked again before their batch),
+// oldest first: the part of the next batch a dry run knows without
+// probing.
+func (s *Store) WaitingScenes(ctx context.Context, limit int) ([]int64, error) {
+	return s.ids(ctx, "list scenes waiting for their batch", `SELECT stash_id FROM scenes
+		WHERE NOT generated AND NOT needs_check AND quarantined_at IS NULL
+			AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+		ORDER BY stash_id LIMIT $1`, limit)
+}
+
+func (s *Store) ids(ctx context.Context, what, query string, args ...any) ([]int64, error) {
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
-		return nil, s.wrap("list pending scenes", err)
+		return nil, s.wrap(what, err)
 	}
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	return ids, s.wrap("list pending scenes", err)
+	return ids, s.wrap(what, err)
 }
 
 // SceneRef is a scene to probe.

@@ -334,6 +334,38 @@ func TestStore_PendingScenes(t *testing.T) {
 	}
 }
 
+// WaitingScenes are the pending scenes a check already found incomplete:
+// not the new one, nor the changed one (both still to check).
+func TestStore_WaitingScenes(t *testing.T) {
+	t.Parallel()
+	e := scheduling(t)
+	e.exec(t, `UPDATE scenes SET generated = false WHERE stash_id = $1`, sChanged)
+	for limit, want := range map[int][]int64{1: {sBackoffOver}, 100: {sBackoffOver, sIncomplete}} {
+		got, err := e.s.WaitingScenes(t.Context(), limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !equalIDs(got, want) {
+			t.Errorf("WaitingScenes(%d) = %v, want %v", limit, got, want)
+		}
+	}
+}
+
+// UnchangedScenes are the stored rows the sync would leave as they are.
+func TestStore_UnchangedScenes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	addScenes(t, e, 1, 2)
+	rows := []db.SceneRow{sceneRow(1, updated0), sceneRow(2, updated0.Add(time.Second)), sceneRow(3, updated0)}
+	got, err := e.s.UnchangedScenes(t.Context(), rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || !got[1] {
+		t.Fatalf("UnchangedScenes = %v, want only scene 1 (2 changed, 3 new)", got)
+	}
+}
+
 // candidates pages through CheckCandidates like the check does.
 func candidates(t *testing.T, e env, full bool, limit int) []db.SceneRef {
 	t.Helper()

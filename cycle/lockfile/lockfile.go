@@ -62,19 +62,20 @@ func (l *Lock) Release() {
 }
 
 // State reports whether a run holds the lock file without creating it (a
-// dry run writes nothing).
-func State(path string) string {
+// dry run writes nothing): a description, and held when another run
+// holds it.
+func State(path string) (state string, held bool) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return "free (the file does not exist yet)"
+		return "free (the file does not exist yet)", false
 	}
 	if err != nil {
-		return "unknown: " + err.Error()
+		return "unknown: " + err.Error(), false
 	}
 	defer f.Close()
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
-		return "held by another run"
+		return "held by another run", true
 	}
 	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-	return "free"
+	return "free", false
 }

@@ -10,7 +10,7 @@ import (
 func TestTake_SecondIsNotHeldAndTheFileStays(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "sub", "stashgen.lock")
-	if got := State(path); got != "free (the file does not exist yet)" {
+	if got, held := State(path); got != "free (the file does not exist yet)" || held {
 		t.Fatalf("State before = %q", got)
 	}
 	a, err := Take(path)
@@ -21,11 +21,11 @@ func TestTake_SecondIsNotHeldAndTheFileStays(t *testing.T) {
 	if err != nil || b.Held() {
 		t.Fatalf("second Take = held %v, %v; want not held", b.Held(), err)
 	}
-	if got := State(path); got != "held by another run" {
+	if got, held := State(path); got != "held by another run" || !held {
 		t.Fatalf("State while held = %q", got)
 	}
 	a.Release()
-	if got := State(path); got != "free" {
+	if got, held := State(path); got != "free" || held {
 		t.Fatalf("State after release = %q", got)
 	}
 	if _, err := os.Stat(path); err != nil {

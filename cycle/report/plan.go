@@ -40,6 +40,10 @@ func WritePlan(w io.Writer, p cycle.Plan) error {
 		line("database:", "%s: schema version %d", p.Database, p.SchemaVersion)
 	}
 	line("stash:", "%s", p.Stash)
+	if p.StandAside != "" {
+		line("plan:", "stand aside (%s, exit %d): %s", p.Outcome, p.ExitCode, p.StandAside)
+		return write(w, b.String())
+	}
 	if p.Stage < cycle.PlanBusy {
 		return write(w, b.String())
 	}
