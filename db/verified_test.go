@@ -1,6 +1,7 @@
 package db_test
 
 import (
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -111,6 +112,7 @@ func TestStore_DueForReverifyTakesAShareOldestFirst(t *testing.T) {
 		{2*24*time.Hour - time.Minute, 0.25, []int64{10, 8, 7}},
 		{2*24*time.Hour - time.Minute, 0.01, []int64{10}}, // at least one
 		{30 * 24 * time.Hour, 1, nil},                     // nothing due
+		{math.MaxInt64, 1, nil},                           // reverify_after beyond a duration: never
 	}
 	for _, tt := range tests {
 		refs, err := e.s.DueForReverify(t.Context(), tt.age, tt.share)

@@ -9,6 +9,7 @@ package config
 import (
 	"encoding/json"
 	"log/slog"
+	"math"
 	"strings"
 	"time"
 
@@ -179,7 +180,12 @@ func (c *Config) Level() slog.Level {
 func (s Stash) RequestTimeout() time.Duration { return seconds(s.Timeout) }
 
 // Reverify is ReverifyAfter as a duration; 0 means never by age.
-func (c Check) Reverify() time.Duration { return seconds(c.ReverifyAfter) }
+func (c Check) Reverify() time.Duration {
+	if c.ReverifyAfter > math.MaxInt64/int(time.Second) {
+		return math.MaxInt64 // 292 years: never, in practice
+	}
+	return seconds(c.ReverifyAfter)
+}
 
 // UnavailableFor is UnavailableTimeout as a duration.
 func (s Stash) UnavailableFor() time.Duration { return seconds(s.UnavailableTimeout) }

@@ -18,13 +18,6 @@ import (
 // far below where time.Duration would overflow.
 const maxSeconds = 30 * 24 * 60 * 60
 
-// maxReverifySeconds caps check.reverify_after. It is not a wait but an
-// age, so maxSeconds is too tight: re-probing every 90 days, or twice a
-// year, is a reasonable choice for a large library on slow disks. A year is
-// the cap because beyond it a user means "never" (which is 0), and a value
-// typed in milliseconds (604800000 for 7 days) lands far above it.
-const maxReverifySeconds = 365 * 24 * 60 * 60
-
 var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 
 // validate checks the merged configuration and returns every problem.
@@ -77,11 +70,10 @@ func (l *loader) validate() []*Error {
 		add(l.errorf("check.reverify_after",
 			"reverify_after = 604800 probes a complete scene again after 7 days; 0 turns that off",
 			"must be 0 (off) or a number of seconds (got %d)", n))
-	case n > maxReverifySeconds:
-		add(l.errorf("check.reverify_after",
-			"it is in seconds, not milliseconds: 90 days is 7776000; 0 turns it off",
-			"must be at most %d seconds, 365 days (got %d)", maxReverifySeconds, n))
 	}
+	// Any positive number is valid (issue 11): it is an age, not a wait, and
+	// even a value typed in milliseconds only re-verifies less often. One
+	// beyond time.Duration's 292 years means never (Check.Reverify).
 	if c.Notify.PingURL != "" {
 		add(l.httpURL("notify.ping_url", c.Notify.PingURL, true))
 	}
