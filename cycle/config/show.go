@@ -47,6 +47,10 @@ func entryValue(d *keyDef, c *Config) string {
 	case *bool:
 		return strconv.FormatBool(*p)
 	case **bool:
+		// config show asks nothing of Stash (it must work with Stash down),
+		// so an unset toggle is named for where a run will take it from;
+		// stash.ResolveToggles, which a run and its dry run use, needs
+		// Stash's answer.
 		if *p == nil {
 			return FromStash
 		}
