@@ -10,6 +10,7 @@ import (
 
 	"github.com/stashgen/stashgen/cycle"
 	"github.com/stashgen/stashgen/db"
+	"github.com/stashgen/stashgen/stash"
 	"github.com/stashgen/stashgen/stash/stashtest"
 )
 
@@ -76,5 +77,50 @@ func TestQuiet_ProbesFirstTheKindMostOftenMissing(t *testing.T) {
 	}
 	if n := e.queryInt(`SELECT count(*) FROM stashgen.scenes WHERE NOT generated AND missing = '{sprite}'`); n != 7 {
 		t.Fatalf("scenes stored as missing their sprite = %d, want 7", n)
+	}
+}
+
+// Turning a resource on in Stash's defaults sends exactly the scenes not
+// yet verified for it: not those whose last check already covered it (an
+// earlier config wanted it), nor one first checked after the change.
+func TestToggles_TurnedOnInStashDefaultsSparesScenesVerifiedForIt(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	with := append(slices.Clone(all), stashtest.ResourceWebP)
+	e.runner.Settings.Toggles.ImagePreviews = stash.Bool(true)
+	covered := []string{e.fake.AddScene(stashtest.SceneResources(with...)), e.fake.AddScene(stashtest.SceneResources(with...))}
+	e.wantResult(e.once(context.Background()), db.OutcomeNothingToDo, cycle.ExitOK)
+	// The config stops asking for webps; scenes checked now are verified
+	// without one.
+	e.runner.Settings.Toggles.ImagePreviews = nil
+	e.fake.Advance(5 * time.Second)
+	lack := e.generatedScenes(3)
+	e.wantResult(e.once(context.Background()), db.OutcomeNothingToDo, cycle.ExitOK)
+	if n := e.queryInt(`SELECT count(*) FROM stashgen.scenes WHERE generated AND 'webp' = ANY(checked_for)`); n != 2 {
+		t.Fatalf("scenes verified for the webp before the change = %d, want 2", n)
+	}
+	e.fake.Advance(5 * time.Second)
+	e.fake.ResetLog()
+
+	e.fake.SetGenerateDefaults(map[string]any{"imagePreviews": true})
+	later := e.fake.AddScene(stashtest.SceneResources(with...)) // first checked with webp wanted
+	e.wantResult(e.once(context.Background()), db.OutcomeGenerated, cycle.ExitOK)
+
+	if got := e.sceneIDsSent(); !slices.Equal(got, lack) {
+		t.Fatalf("scenes sent = %v, want exactly those never verified for the webp %v (not %v nor %s)", got, lack, covered, later)
+	}
+	if got := e.probedScenes(covered); len(got) != 0 {
+		t.Fatalf("scenes already verified for the webp were probed again: %v", got)
+	}
+	if got := e.probedScenes([]string{later}); len(got) != 1 {
+		t.Fatalf("the scene added after the change was not checked")
+	}
+	if n := e.queryInt(`SELECT count(*) FROM stashgen.scenes WHERE generated AND 'webp' = ANY(checked_for)`); n != 6 {
+		t.Fatalf("scenes verified for the webp = %d, want all 6", n)
+	}
+	for _, id := range lack {
+		if !e.fake.HasResource(id, stashtest.ResourceWebP) {
+			t.Errorf("scene %s has no webp", id)
+		}
 	}
 }
