@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stashgen/stashgen/stash/stashtest"
 )
@@ -106,5 +107,55 @@ func TestE2E_ReverifyRegeneratesAVanishedFile(t *testing.T) {
 	e.want(e.run("once"), 0)
 	if n, _ := e.files(); n != 0 || e.lastRun() != "nothing_to_do/0" {
 		t.Fatalf("the run after: %d file requests, audit row %s", n, e.lastRun())
+	}
+}
+
+// Turning resources off in [generate] never makes a scene pending: the
+// dry run and the run after it send nothing and request no more files
+// than an idle run does.
+func TestE2E_ToggleTurnedOffMakesNothingPending(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, "\n[generate]\nimage_previews = true\n")
+	with := append(slices.Clone(generated), stashtest.ResourceWebP)
+	for range 3 {
+		e.fake.AddScene(stashtest.SceneResources(with...))
+	}
+	e.want(e.run("once"), 0)
+	if got := e.query(`SELECT count(*)::text FROM stashgen.scenes WHERE generated`); got != "3" {
+		t.Fatalf("generated = %s, want 3", got)
+	}
+	// An hour on, Stash's clock has moved past the last sync: an idle run.
+	e.fake.Advance(5 * time.Second)
+	e.want(e.run("once"), 0) // reads the last second again
+	e.fake.ResetLog()
+	e.want(e.run("once"), 0)
+	idle, _ := e.files()
+	e.setConfig("image_previews = true", "image_previews = false\nsprites = false")
+	e.fake.ResetLog()
+
+	d := e.run("once", "--dry-run")
+
+	e.want(d, 0)
+	if strings.Contains(d.stdout, "re-probe:") || !strings.Contains(d.stdout, "plan:       nothing to generate") {
+		t.Fatalf("dry run plans something:\n%s", d.stdout)
+	}
+	if n, _ := e.files(); n != idle {
+		t.Fatalf("the dry run made %d file requests, an idle run %d\n%s", n, idle, d.stdout)
+	}
+
+	o := e.run("once")
+
+	e.want(o, 0)
+	if got := e.lastRun(); got != "nothing_to_do/0" {
+		t.Fatalf("audit row %s\n%s", got, o.stderr)
+	}
+	if n := e.fake.CountField("metadataGenerate"); n != 0 {
+		t.Fatalf("turning resources off sent %d generates", n)
+	}
+	if n, _ := e.files(); n != idle {
+		t.Fatalf("the dry run and the run made %d file requests, an idle run %d", n, idle)
+	}
+	if got := e.query(`SELECT count(*)::text FROM stashgen.scenes WHERE generated AND NOT needs_check`); got != "3" {
+		t.Fatalf("generated and settled = %s, want 3", got)
 	}
 }
