@@ -6,6 +6,7 @@ package main
 // never by sleeping.
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -157,5 +158,39 @@ func TestE2E_ToggleTurnedOffMakesNothingPending(t *testing.T) {
 	}
 	if got := e.query(`SELECT count(*)::text FROM stashgen.scenes WHERE generated AND NOT needs_check`); got != "3" {
 		t.Fatalf("generated and settled = %s, want 3", got)
+	}
+}
+
+// A library all due at once is re-verified a share a run, oldest check
+// first: ceil(N × job_interval / reverify_after) scenes, here ceil(10 ×
+// 1/4) = 3, then the next 3, and so on.
+func TestE2E_ReverifyIsSpreadOverRuns(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, "\n[check]\nreverify_after = 14400\n") // 4 job intervals
+	ids := make([]string, 10)
+	for i := range ids {
+		ids[i] = e.fake.AddScene(stashtest.SceneResources(generated...))
+	}
+	e.want(e.run("once"), 0)
+	// All due; the highest id has the oldest check.
+	e.exec(`UPDATE stashgen.scenes SET checked_at = now() - interval '5 hours' - stash_id * interval '1 second'`)
+	if st := e.statusJSON(0); st.Checks == nil || st.Checks.Due != 10 || st.Checks.PerRun != 3 {
+		t.Fatalf("status checks = %+v, want 10 due, 3 a run", st.Checks)
+	}
+
+	for run, want := range [][]string{ids[7:], ids[4:7], ids[1:4], ids[:1], nil} {
+		e.fake.ResetLog()
+		o := e.run("once")
+		e.want(o, 0)
+		if got := e.probed(ids); !slices.Equal(got, want) {
+			t.Fatalf("run %d probed scenes %v, want %v (oldest checks first)", run+1, got, want)
+		}
+		if n, _ := e.files(); n != 3*len(want) || e.lastRun() != "nothing_to_do/0" { // preview, sprite, vtt
+			t.Fatalf("run %d made %d file requests (want %d), audit row %s", run+1, n, 3*len(want), e.lastRun())
+		}
+		due := fmt.Sprint(max(0, 10-3*(run+1)))
+		if got := e.query(`SELECT count(*)::text FROM stashgen.scenes WHERE checked_at < now() - interval '4 hours'`); got != due {
+			t.Fatalf("after run %d, %s scenes due, want %s", run+1, got, due)
+		}
 	}
 }
