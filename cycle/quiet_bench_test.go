@@ -4,8 +4,10 @@ import (
 	"context"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stashgen/stashgen/cycle"
+	"github.com/stashgen/stashgen/stash"
 	"github.com/stashgen/stashgen/stash/stashtest"
 )
 
@@ -45,6 +47,11 @@ func (e *benchEnv) reportCost(b *testing.B) (graphql, files, notFound int) {
 //
 //   - verify-500: the verification after a job of 500 scenes, 50 of which
 //     still lack their webp (every file probed; 404s only for those 50).
+//
+//   - verify-500-default: the same under the default toggles (preview,
+//     sprite, vtt; markers' streams and screenshots), with a marker on
+//     every fifth scene and 50 scenes still lacking their sprite: 1,700
+//     file requests (3 × 500 and 2 × 100), 404s only for the 50 sprites.
 //
 //     go test ./cycle -run '^$' -bench 'BenchmarkQuietCheck' -benchtime 3x -count 1
 func BenchmarkQuietCheck(b *testing.B) {
@@ -128,6 +135,42 @@ func BenchmarkQuietCheck(b *testing.B) {
 		}
 		if _, files, notFound := e.reportCost(b); files != 500*4 || notFound != 50 {
 			b.Fatalf("%d file requests, %d 404s; want every file (2000) and a 404 for each of the 50 webps", files, notFound)
+		}
+	})
+
+	b.Run("verify-500-default", func(b *testing.B) {
+		defer func(t stash.Toggles) { e.runner.Settings.Toggles = t }(e.runner.Settings.Toggles)
+		e.runner.Settings.Toggles = stash.ResolveToggles(stash.Toggles{}, stash.Toggles{}) // the built-in defaults
+		const markers = 100
+		batch := make([]int64, 500)
+		for i := range batch {
+			batch[i] = int64(i + 1)
+			res := []stashtest.Resource{stashtest.ResourceCover, stashtest.ResourcePhash, stashtest.ResourcePreview,
+				stashtest.ResourceVTT}
+			if i%10 != 0 { // one in ten still lacks its sprite
+				res = append(res, stashtest.ResourceSprite)
+			}
+			e.fake.SetResources(ids[i], res...)
+			if i%5 == 0 {
+				e.fake.AddMarker(ids[i], stashtest.MarkerResources(stashtest.ResourceMarkerStream, stashtest.ResourceMarkerScreenshot))
+			}
+		}
+		e.fake.Advance(time.Minute)
+		if st, err := e.runner.Sync(ctx, e.run(), false); err != nil || st.Markers != markers {
+			b.Fatalf("sync: %+v, %v; want the %d markers", st, err, markers)
+		}
+		for b.Loop() {
+			b.StopTimer()
+			e.fake.ResetLog()
+			b.StartTimer()
+			st, err := e.runner.VerifyBatch(ctx, e.run(), batch)
+			if err != nil || st.Incomplete != 50 {
+				b.Fatalf("verify: %+v, %v", st, err)
+			}
+		}
+		if _, files, notFound := e.reportCost(b); files != 500*3+markers*2 || notFound != 50 {
+			b.Fatalf("%d file requests, %d 404s; want every wanted file (3 × 500 + 2 × %d markers) and a 404 for each of the 50 sprites",
+				files, notFound, markers)
 		}
 	})
 }
