@@ -1,8 +1,9 @@
 package main
 
-// End-to-end tests of the dry run's JSON plan (`once --dry-run --json`):
-// its field names are a contract for scripts, so the tests read them by
-// name from the raw JSON, not through the Go struct that writes them.
+// End-to-end tests of the dry runs' JSON plans (`once --dry-run --json`,
+// `check --dry-run --json`): their field names are a contract for
+// scripts, so the tests read them by name from the raw JSON, not through
+// the Go struct that writes them.
 
 import (
 	"bytes"
@@ -221,7 +222,7 @@ func TestE2E_DryRunJSONPlanBusy(t *testing.T) {
 // anything is touched.
 func TestE2E_JSONWithoutDryRunIsAUsageError(t *testing.T) {
 	t.Parallel()
-	for _, cmd := range []string{"once"} {
+	for _, cmd := range []string{"once", "check"} {
 		t.Run(cmd, func(t *testing.T) {
 			t.Parallel()
 			e := newE2E(t, "")
@@ -243,7 +244,55 @@ func TestE2E_JSONWithoutDryRunIsAUsageError(t *testing.T) {
 	}
 }
 
-// The JSON plan carries no secret: not the API key, not the database
+// `check --dry-run --json`: what an incremental and a full check would
+// find, by name; then the real full check records what its plan said.
+func TestE2E_CheckDryRunJSON(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, "")
+	e.fake.AddScenes(2)
+	gone := e.fake.AddScene(stashtest.SceneResources(generated...))
+	e.fake.Advance(time.Minute)
+	e.want(e.run("check"), 0)
+	e.fake.DeleteScene(gone)
+	e.fake.Advance(time.Minute)
+	e.fake.AddScene()
+	e.fake.AddScene(stashtest.SceneResources(generated...))
+	e.fake.Advance(time.Minute)
+
+	p := e.plan("check", "--dry-run", "--json")
+
+	// Incremental: only the two new scenes are probed; the recorded ones
+	// wait for their batch, and a deletion is noticed by --full only.
+	wantFields(t, p, map[string]any{
+		"command": "check", "full": false, "schema_version": db.Version(), "stash": e.fake.URL(),
+		"to_sync": 2, "recorded": map[string]any{"pending": 2, "backoff": 0, "quarantined": 0},
+		"checked": 2, "complete": 1, "incomplete": 1, "gone": 0, "become_generated": 1, "newly_incomplete": 1,
+		"outcome": "checked", "exit_code": 0,
+	})
+	e.wantCost(p)
+
+	p = e.plan("check", "--full", "--dry-run", "--json")
+
+	wantFields(t, p, map[string]any{
+		"command": "check", "full": true,
+		"to_sync": 4, "recorded": map[string]any{"pending": 2, "backoff": 0, "quarantined": 0},
+		"checked": 5, "complete": 1, "incomplete": 3, "gone": 1, "become_generated": 1, "newly_incomplete": 1,
+		"outcome": "checked", "exit_code": 0,
+	})
+	e.wantCost(p)
+	if got := e.query(`SELECT count(*)::text FROM stashgen.runs`); got != "1" {
+		t.Fatalf("runs = %s: a dry run wrote an audit row", got)
+	}
+
+	e.want(e.run("check", "--full"), 0)
+	got := e.query(`SELECT count(*) FILTER (WHERE generated) || ' generated, ' || count(*) FILTER (WHERE NOT generated) || ' not, '
+		|| count(*) FILTER (WHERE stash_id = $1) || ' gone' FROM stashgen.scenes`, ids(t, gone)[0])
+	if want := "1 generated, 3 not, 0 gone"; got != want {
+		t.Fatalf("after check --full: %s, want %s (what its plan said)", got, want)
+	}
+}
+
+// Neither JSON plan carries a secret: not the API key, not the database
 // password, not the ping URL's path. (main_test's keepsSecrets covers the
 // other commands and the other DSN forms.)
 func TestE2E_DryRunJSONKeepsSecrets(t *testing.T) {
@@ -274,7 +323,7 @@ func TestE2E_DryRunJSONKeepsSecrets(t *testing.T) {
 	e.fake.AddScene()
 	e.want(e.run("check"), 0) // a schema, so the plans read the database as that role
 
-	for _, args := range [][]string{{"once", "--dry-run", "--json"}} {
+	for _, args := range [][]string{{"once", "--dry-run", "--json"}, {"check", "--dry-run", "--json"}, {"check", "--full", "--dry-run", "--json"}} {
 		cmd := exec.Command(binary, args...)
 		cmd.Env = append(os.Environ(), "STASHGEN_CONFIG="+e.config)
 		var stdout, stderr bytes.Buffer
