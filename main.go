@@ -234,11 +234,15 @@ func (c *onceCmd) Run(ctx context.Context, e *env, cfg *config.Config) error {
 type checkCmd struct {
 	Full   bool `help:"Re-verify every scene (quarantined ones too) and forget scenes Stash no longer has."`
 	DryRun bool `help:"Probe and print what would change; write nothing."`
+	JSON   bool `name:"json" help:"With --dry-run: print the plan as JSON (a stable schema)."`
 }
 
 func (c *checkCmd) Run(ctx context.Context, e *env, cfg *config.Config) error {
-	if c.DryRun {
-		return e.dryRun(ctx, cfg, e.logger(cfg), false, func(r *cycle.Runner) (cycle.Plan, error) { return r.CheckDryRun(ctx, c.Full) })
+	switch {
+	case c.JSON && !c.DryRun:
+		return &cycle.ExitError{Code: cycle.ExitUsage, Err: fmt.Errorf("--json: goes with --dry-run")}
+	case c.DryRun:
+		return e.dryRun(ctx, cfg, e.logger(cfg), c.JSON, func(r *cycle.Runner) (cycle.Plan, error) { return r.CheckDryRun(ctx, c.Full) })
 	}
 	return e.audited(ctx, cfg, "check", func(r *cycle.Runner) cycle.Body { return r.Check(c.Full) })
 }

@@ -134,8 +134,14 @@ func (p *pass) adopt(ctx context.Context, dead db.Job) error {
 	}
 	switch {
 	case errors.Is(err, stash.ErrJobNotFound):
-		j.log.Warn("an orphaned generation job is unknown to stash; closing it as lost")
 		j.vanished, j.unseen = true, true
+		if j.stashID == "" {
+			// No id to look up: not a job Stash forgot, one we never knew.
+			j.lost = "lost: the run died before it recorded Stash's answer to the launch, and no job of ours is in Stash's queue"
+			j.log.Warn("an orphaned generation job has no stash job id and none of ours is queued in stash; closing it as lost")
+		} else {
+			j.log.Warn("an orphaned generation job is unknown to stash; closing it as lost")
+		}
 		return p.settle(ctx, j, nil)
 	case err != nil:
 		return err

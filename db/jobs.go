@@ -94,16 +94,6 @@ func (s *Store) ActiveScans(ctx context.Context) ([]int64, error) {
 	return ids, s.wrap("list scan jobs", err)
 }
 
-// GetJob returns one ledger job.
-func (s *Store) GetJob(ctx context.Context, id int64) (Job, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE id = $1`, id)
-	if err != nil {
-		return Job{}, s.wrap("get job", err)
-	}
-	j, err := pgx.CollectExactlyOneRow(rows, scanJob)
-	return j, s.wrap("get job", err)
-}
-
 // LaunchJob records a generate job as running, with its LAUNCHED action, in
 // one transaction, before Stash is asked: a crash after the request still
 // leaves a ledger row for the next run to reconcile.
@@ -195,16 +185,6 @@ func (s *Store) Actions(ctx context.Context, jobID int64) ([]JobAction, error) {
 		return a, row.Scan(&a.JobID, &a.Action, &a.Reason, &a.At)
 	})
 	return out, s.wrap("list job actions", err)
-}
-
-// JobsOfRun lists the ledger jobs a run launched or adopted.
-func (s *Store) JobsOfRun(ctx context.Context, runID int64) ([]Job, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+jobColumns+` FROM jobs WHERE run_id = $1 ORDER BY id`, runID)
-	if err != nil {
-		return nil, s.wrap("list jobs of run", err)
-	}
-	out, err := pgx.CollectRows(rows, scanJob)
-	return out, s.wrap("list jobs of run", err)
 }
 
 // AdoptJob hands a job to the adopting run; ErrNotFound when the job is gone.

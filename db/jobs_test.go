@@ -16,6 +16,21 @@ func foreignJob(t *testing.T, e env, status string) int64 {
 	return scalar[int64](t, e, `INSERT INTO jobs (type, status, created_by) VALUES ('stash_scan', $1, 'othertool') RETURNING id`, status)
 }
 
+// jobRow reads one ledger row with raw SQL, every column the Store's Job
+// carries.
+func jobRow(t *testing.T, e env, id int64) db.Job {
+	t.Helper()
+	var j db.Job
+	err := e.raw.QueryRow(t.Context(), `SELECT id, type, status, coalesce(stash_job_id, ''), scene_ids, progress,
+		coalesce(error, ''), created_by, created_at, started_at, finished_at, run_id, stash_added_at FROM jobs WHERE id = $1`, id).
+		Scan(&j.ID, &j.Type, &j.Status, &j.StashJobID, &j.SceneIDs, &j.Progress, &j.Error,
+			&j.CreatedBy, &j.CreatedAt, &j.StartedAt, &j.FinishedAt, &j.RunID, &j.StashAddedAt)
+	if err != nil {
+		t.Fatalf("read job %d: %v", id, err)
+	}
+	return j
+}
+
 func actionsOf(t *testing.T, e env, id int64) []db.Action {
 	t.Helper()
 	acts, err := e.s.Actions(t.Context(), id)
@@ -66,17 +81,6 @@ func TestStore_ForeignJobIsActive(t *testing.T) {
 		j.RunID != nil || j.CreatedAt.IsZero() {
 		t.Fatalf("foreign job = %+v", j)
 	}
-	if got, err := e.s.GetJob(ctx, pending); err != nil || got.ID != pending {
-		t.Fatalf("GetJob = %+v, %v", got, err)
-	}
-}
-
-func TestStore_GetJobNotFound(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	if _, err := e.s.GetJob(t.Context(), 999); !errors.Is(err, db.ErrNotFound) {
-		t.Fatalf("GetJob(missing) = %v; want ErrNotFound", err)
-	}
 }
 
 func TestStore_LaunchJob(t *testing.T) {
@@ -94,10 +98,7 @@ func TestStore_LaunchJob(t *testing.T) {
 	if err := e.s.SetProgress(ctx, id, 0.25); err != nil {
 		t.Fatal(err)
 	}
-	j, err := e.s.GetJob(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := jobRow(t, e, id)
 	if j.Type != db.TypeGenerate || j.Status != db.JobRunning || j.CreatedBy != db.CreatedBy ||
 		!slices.Equal(j.SceneIDs, []int64{3, 1, 2}) || j.StartedAt == nil || j.FinishedAt != nil ||
 		j.RunID == nil || *j.RunID != run || j.StashJobID != "17" || j.Progress == nil || *j.Progress != 0.25 {
@@ -110,9 +111,8 @@ func TestStore_LaunchJob(t *testing.T) {
 	if len(acts) != 1 || acts[0].Action != db.ActionLaunched || acts[0].Reason != "3 scenes pending" {
 		t.Fatalf("actions = %+v, want one LAUNCHED", acts)
 	}
-	jobs, err := e.s.JobsOfRun(ctx, run)
-	if err != nil || len(jobs) != 1 || jobs[0].ID != id {
-		t.Fatalf("JobsOfRun = %+v, %v", jobs, err)
+	if jobs := column[int64](t, e, `SELECT id FROM jobs WHERE run_id = $1`, run); !equalIDs(jobs, []int64{id}) {
+		t.Fatalf("jobs of the run = %v, want [%d]", jobs, id)
 	}
 }
 
@@ -169,10 +169,7 @@ func TestStore_TransitionJob(t *testing.T) {
 			if tt.wantConflict != errors.Is(err, db.ErrConflict) || (!tt.wantConflict && err != nil) {
 				t.Fatalf("TransitionJob = %v; want conflict %v", err, tt.wantConflict)
 			}
-			j, err := e.s.GetJob(ctx, id)
-			if err != nil {
-				t.Fatal(err)
-			}
+			j := jobRow(t, e, id)
 			if j.Status != tt.wantStatus || (j.FinishedAt != nil) != tt.wantFinished || j.Error != tt.wantError {
 				t.Errorf("job = %+v; want status %s, finished %v, error %q", j, tt.wantStatus, tt.wantFinished, tt.wantError)
 			}
@@ -227,10 +224,7 @@ func TestStore_AdoptJob(t *testing.T) {
 	if err := e.s.AdoptJob(ctx, id, run, "run 1 abandoned"); err != nil {
 		t.Fatalf("AdoptJob: %v", err)
 	}
-	j, err := e.s.GetJob(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := jobRow(t, e, id)
 	if j.RunID == nil || *j.RunID != run || j.Status != db.JobRunning {
 		t.Fatalf("adopted job = %+v", j)
 	}
@@ -241,11 +235,11 @@ func TestStore_AdoptJob(t *testing.T) {
 	if len(acts) != 2 || acts[0].Action != db.ActionLaunched || acts[1].Action != db.ActionAdopted || acts[1].Reason != "run 1 abandoned" {
 		t.Fatalf("actions = %+v, want LAUNCHED then ADOPTED", acts)
 	}
-	if jobs, err := e.s.JobsOfRun(ctx, run); err != nil || len(jobs) != 1 || jobs[0].ID != id {
-		t.Fatalf("JobsOfRun(adopter) = %+v, %v", jobs, err)
+	if jobs := column[int64](t, e, `SELECT id FROM jobs WHERE run_id = $1`, run); !equalIDs(jobs, []int64{id}) {
+		t.Fatalf("jobs of the adopter = %v, want [%d]", jobs, id)
 	}
-	if jobs, err := e.s.JobsOfRun(ctx, old); err != nil || len(jobs) != 0 {
-		t.Fatalf("JobsOfRun(previous) = %+v, %v", jobs, err)
+	if jobs := column[int64](t, e, `SELECT id FROM jobs WHERE run_id = $1`, old); len(jobs) != 0 {
+		t.Fatalf("jobs of the previous run = %v, want none", jobs)
 	}
 
 	if err := e.s.AdoptJob(ctx, id+100, run, ""); !errors.Is(err, db.ErrNotFound) {
@@ -267,10 +261,7 @@ func TestStore_SetStashAddedAtKeepsTheLatest(t *testing.T) {
 			t.Fatalf("SetStashAddedAt: %v", err)
 		}
 	}
-	j, err := e.s.GetJob(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := jobRow(t, e, id)
 	if j.StashAddedAt == nil || !j.StashAddedAt.Equal(added) {
 		t.Fatalf("stash_added_at = %v, want Stash's addTime %v", j.StashAddedAt, added)
 	}

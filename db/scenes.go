@@ -2,7 +2,6 @@ package db
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -135,17 +134,6 @@ func (s *Store) MaxSceneID(ctx context.Context) (int64, error) {
 	var id int64
 	err := s.pool.QueryRow(ctx, `SELECT coalesce(max(stash_id), 0) FROM scenes`).Scan(&id)
 	return id, s.wrap("read highest scene id", err)
-}
-
-// Cursor returns a sync cursor ("" when the first full pass has not
-// completed).
-func (s *Store) Cursor(ctx context.Context, name string) (string, error) {
-	var c string
-	err := s.pool.QueryRow(ctx, `SELECT cursor FROM sync_state WHERE name = $1`, name).Scan(&c)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil
-	}
-	return c, s.wrap("read sync cursor "+name, err)
 }
 
 // Cursors returns every sync cursor by name (absent: the first full pass

@@ -248,19 +248,20 @@ func TestStore_Cursor(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	e := newEnv(t)
-	if c, err := e.s.Cursor(ctx, "scenes"); err != nil || c != "" {
-		t.Fatalf("Cursor before SetCursor = %q, %v; want \"\", nil", c, err)
+	if c, err := e.s.Cursors(ctx); err != nil || len(c) != 0 {
+		t.Fatalf("Cursors before SetCursor = %q, %v; want none", c, err)
 	}
 	for _, c := range []string{"2025-01-02T03:04:05Z", "2025-02-01T00:00:00Z"} {
 		if err := e.s.SetCursor(ctx, "scenes", c); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := e.s.Cursor(ctx, "scenes"); err != nil || got != c {
-			t.Fatalf("Cursor = %q, %v; want %q", got, err, c)
+		got, err := e.s.Cursors(ctx)
+		if err != nil || got["scenes"] != c {
+			t.Fatalf("Cursors = %q, %v; want scenes %q", got, err, c)
 		}
-	}
-	if c, err := e.s.Cursor(ctx, "markers"); err != nil || c != "" {
-		t.Fatalf("Cursor(markers) = %q, %v; want \"\"", c, err)
+		if m, ok := got["markers"]; ok {
+			t.Fatalf("Cursors has markers %q; only scenes was set", m)
+		}
 	}
 }
 

@@ -70,16 +70,6 @@ func (s *Store) StaleRefs(ctx context.Context, wanted []string, afterID int64, l
 	return out, s.wrap("list scenes checked for fewer resources", err)
 }
 
-// StaleFor counts the generated scenes whose last check did not cover
-// every kind in wanted: what a change of the wanted kinds would send to a
-// check (the dry run's figure; it writes nothing).
-func (s *Store) StaleFor(ctx context.Context, wanted []string) (int, error) {
-	var n int
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM scenes
-		WHERE generated AND checked_for IS NOT NULL AND NOT (checked_for @> $1)`, wanted).Scan(&n)
-	return n, s.wrap("count scenes checked for fewer resources", err)
-}
-
 // ReverifySelect picks the due scenes, oldest check first: generated, not
 // quarantined, last checked more than $1 ago by the database's clock (which
 // stamped checked_at). At most ceil(N × $2) of them, N being the scenes in

@@ -76,10 +76,6 @@ var wentWell = []db.Outcome{
 	db.OutcomeSkippedWindow, db.OutcomeCancelledForWindow,
 }
 
-// WentWell lists the outcomes that count as a run that went well, for the
-// health verdict and stashgen_last_success_timestamp_seconds.
-func WentWell() []db.Outcome { return append([]db.Outcome(nil), wentWell...) }
-
 // Failed reports whether an outcome is a failed run.
 func Failed(o db.Outcome) bool {
 	switch o {

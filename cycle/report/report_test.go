@@ -182,8 +182,8 @@ func TestOutcomes_Classified(t *testing.T) {
 	for o, want := range map[db.Outcome]bool{
 		db.OutcomeSkippedWindow: true, db.OutcomeCancelledForWindow: true, db.OutcomeSkippedLowSpace: false, db.OutcomeCancelledForLowSpace: false,
 	} {
-		if got := slices.Contains(WentWell(), o); got != want {
-			t.Errorf("WentWell has %s: %v, want %v", o, got, want)
+		if got := slices.Contains(wentWell, o); got != want {
+			t.Errorf("wentWell has %s: %v, want %v", o, got, want)
 		}
 	}
 	saw := sawDisk()
