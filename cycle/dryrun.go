@@ -203,6 +203,7 @@ func (r *Runner) CheckDryRun(ctx context.Context, full bool) (Plan, error) {
 	if err := p.plan(ctx, &plan, full, -1); err != nil {
 		return plan, err
 	}
+	plan.Batch = nil // check sends nothing: there is no batch
 	plan.Outcome, plan.ExitCode, plan.Stage = db.OutcomeChecked, ExitOK, PlanDone
 	return plan, nil
 }

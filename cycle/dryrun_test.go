@@ -106,3 +106,19 @@ func TestDryRun_StandsAsideLikeARun(t *testing.T) {
 		})
 	}
 }
+
+// check sends nothing: its plan has no batch, only what would change.
+func TestCheckDryRun_HasNoBatch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.fake.AddScenes(3)
+
+	plan, err := e.runner.CheckDryRun(context.Background(), false)
+
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Batch != nil || plan.Input != nil || plan.Incomplete != 3 || plan.Outcome != db.OutcomeChecked {
+		t.Fatalf("check plan: batch %v, input %v, incomplete %d, outcome %s; want no batch and 3 incomplete", plan.Batch, plan.Input, plan.Incomplete, plan.Outcome)
+	}
+}
