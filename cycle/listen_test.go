@@ -2,9 +2,13 @@ package cycle_test
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -158,5 +162,169 @@ func TestListen_SlowSocketHoldsTheRunAtMostTheBound(t *testing.T) {
 	}
 	if _, ok := e.subscription("jobsSubscribe"); ok {
 		t.Fatal("subscribed through an upgrade the fake still held")
+	}
+}
+
+// logWatch tees the run's log into the env's and wakes a test waiting for
+// a line, so it need not sleep.
+type logWatch struct {
+	e       *env
+	mu      sync.Mutex
+	changed chan struct{}
+}
+
+// watchLog makes the run log through a logWatch.
+func (e *env) watchLog() *logWatch {
+	w := &logWatch{e: e, changed: make(chan struct{})}
+	e.runner.Log = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return w
+}
+
+func (w *logWatch) Write(p []byte) (int, error) {
+	n, err := lockedWriter{w.e}.Write(p)
+	w.mu.Lock()
+	close(w.changed)
+	w.changed = make(chan struct{})
+	w.mu.Unlock()
+	return n, err
+}
+
+// await waits until the run has logged text.
+func (w *logWatch) await(ctx context.Context, text string) error {
+	for {
+		w.mu.Lock()
+		changed := w.changed
+		w.mu.Unlock()
+		if strings.Contains(w.e.log(), text) {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("the run never logged %q", text)
+		}
+	}
+}
+
+// The socket drops while the run follows its job, and Stash refuses the
+// upgrade for a while: the run says so once, follows the job by polling,
+// yields to a scan queued meanwhile (the poll's scan check), and listens
+// again once Stash takes the upgrade.
+func TestListen_SocketDropsMidJob(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, stashtest.WithScenesPerTick(1))
+	e.fake.AddScenes(5)
+	ctx := testCtx(t)
+	logs := e.watchLog()
+	e.listening(nil)
+	const (
+		lost  = "lost stash's events; polling every poll_interval until they are back"
+		again = "listening to stash's events again"
+	)
+	var (
+		polledAtDrop, polledAtBack int
+		stopsAtBack                int
+		failed                     error
+	)
+	e.onWait = func(n int) error {
+		switch n {
+		case 1: // the first poll: the socket is up
+			e.fake.InjectFault(stashtest.Fault{Kind: stashtest.FaultStatus500, Path: "/graphql"})
+			if cut := e.fake.DropSockets(); cut != 1 {
+				failed = fmt.Errorf("DropSockets cut %d sockets, want the run's one", cut)
+				return failed
+			}
+			if failed = logs.await(ctx, lost); failed != nil {
+				return failed
+			}
+			polledAtDrop = e.fake.CountField("findJob")
+			e.addScan()
+		case 2: // a poll later, with the socket still refused
+			polledAtBack, stopsAtBack = e.fake.CountField("findJob"), len(e.fake.StopCalls())
+			e.fake.ClearFaults()
+			if failed = logs.await(ctx, again); failed != nil {
+				return failed
+			}
+		}
+		return nil
+	}
+
+	res := e.once(ctx)
+
+	if failed != nil {
+		t.Fatal(failed)
+	}
+	e.wantResult(res, db.OutcomeCancelledForScan, 75)
+	log := e.log()
+	if n := strings.Count(log, lost); n != 1 {
+		t.Errorf("%d lines say the socket was lost, want 1:\n%s", n, log)
+	}
+	if !regexp.MustCompile(regexp.QuoteMeta(lost) + `"[^\n]* reason="[^"<]+"`).MatchString(log) {
+		t.Errorf("the line saying the socket was lost gives no reason:\n%s", log)
+	}
+	if strings.Contains(log, "not listening to stash's events") {
+		t.Errorf("a failed reconnect was announced again after the loss:\n%s", log)
+	}
+	if polledAtBack <= polledAtDrop {
+		t.Errorf("findJob polls: %d at the drop, %d a poll later: the run stopped following its job", polledAtDrop, polledAtBack)
+	}
+	if stopsAtBack != 1 || len(e.fake.StopCalls()) != 1 {
+		t.Errorf("stopJob calls: %d before the socket was back, %d in all; want the one, sent while polling",
+			stopsAtBack, len(e.fake.StopCalls()))
+	}
+	subs := 0
+	for _, s := range e.fake.Subscriptions() {
+		if slices.Contains(s.Fields, "jobsSubscribe") && s.Errors == nil {
+			subs++
+		}
+	}
+	if subs != 2 {
+		t.Errorf("jobsSubscribe accepted %d times, want 2 (before and after the drop)", subs)
+	}
+}
+
+// The ledger's LISTEN connection dies mid-job (a restarted PostgreSQL, a
+// killed backend): the run says so, and its polls look at the ledger for
+// scans again, so a scan row is still honoured.
+func TestListen_LedgerListenDropsMidJob(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, stashtest.WithScenesPerTick(1))
+	e.fake.AddScenes(5)
+	ctx := testCtx(t)
+	logs := e.watchLog()
+	e.listening(nil)
+	const stopped = "stopped listening to the ledger for scans; polling it instead"
+	var failed error
+	e.onWait = func(n int) error {
+		if n != 1 {
+			return nil
+		}
+		killed := e.queryInt(`SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int FROM pg_stat_activity
+			WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()`)
+		if killed != 1 {
+			failed = fmt.Errorf("terminated %d LISTEN connections, want the run's one", killed)
+			return failed
+		}
+		if failed = logs.await(ctx, stopped); failed != nil {
+			return failed
+		}
+		e.exec(`INSERT INTO stashgen.jobs (type, status, created_by) VALUES ('stash_scan', 'running', 'my-script')`)
+		return nil
+	}
+
+	res := e.once(ctx)
+
+	if failed != nil {
+		t.Fatal(failed)
+	}
+	e.wantResult(res, db.OutcomeCancelledForScan, 75)
+	if r := e.queryString(`SELECT reason FROM stashgen.job_actions WHERE action = 'CANCELLED'`); !strings.Contains(r, "ledger job") {
+		t.Errorf("cancel reason = %q, want the ledger's scan", r)
+	}
+	if n := strings.Count(e.log(), stopped); n != 1 {
+		t.Errorf("%d lines say the ledger's LISTEN stopped, want 1", n)
+	}
+	if strings.Contains(e.log(), "lost stash's events") {
+		t.Errorf("the websocket dropped too:\n%s", e.log())
 	}
 }
