@@ -7,7 +7,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -141,4 +143,120 @@ func (e *e2e) dumpTables() []string {
 		out = append(out, "table "+table+":\n"+dump)
 	}
 	return out
+}
+
+// logWhileJobRuns holds the run's first poll of its job, has the fake's
+// log say lines (at once: no batching needed), then lets the run go on,
+// and returns what it printed.
+func (e *e2e) logWhileJobRuns(lines ...stashtest.LogEntry) outcome {
+	e.t.Helper()
+	cmd, stdout, stderr := e.command("once")
+	release := e.holdFindJob()
+	done := start(e.t, cmd)
+	e.waitHang(done)
+	for _, l := range lines {
+		e.fake.Log(l.Level, l.Message)
+	}
+	release()
+	return e.finish(<-done, stdout, stderr)
+}
+
+var warnedRE = regexp.MustCompile(`level=WARN msg="stash logged while generating" .*stash_level=(\w+) stash_message=("(?:[^"\\]|\\.)*"|\S+)`)
+
+// warned lists the Stash lines the run logged at WARN: "level message".
+func warned(t *testing.T, stderr string) []string {
+	t.Helper()
+	var out []string
+	for _, m := range warnedRE.FindAllStringSubmatch(stderr, -1) {
+		msg := m[2]
+		if strings.HasPrefix(msg, `"`) {
+			var err error
+			if msg, err = strconv.Unquote(msg); err != nil {
+				t.Fatalf("stash_message %s: %v", m[2], err)
+			}
+		}
+		out = append(out, m[1]+" "+msg)
+	}
+	return out
+}
+
+// More than three warnings and errors: the run logs the newest three at
+// WARN (so the final ping has them) and one line with their count; Info
+// lines are not kept.
+func TestE2E_StashsNewestLinesAreLogged(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, "", stashtest.WithLogBatch(0))
+	e.fake.AddScenes(2)
+
+	o := e.logWhileJobRuns(
+		stashtest.LogEntry{Level: stashtest.LogInfo, Message: "[generator] not kept"},
+		stashtest.LogEntry{Level: stashtest.LogWarning, Message: "stash line 1 of 5"},
+		stashtest.LogEntry{Level: stashtest.LogError, Message: "stash line 2 of 5"},
+		stashtest.LogEntry{Level: stashtest.LogWarning, Message: "stash line 3 of 5"},
+		stashtest.LogEntry{Level: stashtest.LogError, Message: "stash line 4 of 5"},
+		stashtest.LogEntry{Level: stashtest.LogError, Message: "stash line 5 of 5"},
+	)
+
+	e.want(o, 0)
+	want := []string{"Warning stash line 3 of 5", "Error stash line 4 of 5", "Error stash line 5 of 5"}
+	if got := warned(t, o.stderr); !slices.Equal(got, want) {
+		t.Fatalf("logged %q, want the newest three %q:\n%s", got, want, o.stderr)
+	}
+	if n := strings.Count(o.stderr, "stash logged 5 warnings and errors while generating; `stashgen history` lists them"); n != 1 {
+		t.Fatalf("%d lines with the count, want 1:\n%s", n, o.stderr)
+	}
+	if n := e.query(`SELECT count(*)::text FROM stashgen.job_log`); n != "5" {
+		t.Fatalf("job_log rows = %s, want the 5 warnings and errors", n)
+	}
+}
+
+// Stash may log lines far longer than an ffmpeg error: each is cut to
+// 4 KiB, in the log and in the ledger, and the run goes on (a panic in
+// settling left runs and jobs running).
+func TestE2E_StashsLongLinesAreCut(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		n    int
+		size int
+	}{
+		{"three 40 KiB lines", 3, 40 << 10},
+		{"one 100 KiB line", 1, 100 << 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newE2E(t, "", stashtest.WithLogBatch(0))
+			e.fake.AddScenes(2)
+			var lines []stashtest.LogEntry
+			for i := range tt.n {
+				head := fmt.Sprintf("long line %d ", i+1)
+				lines = append(lines, stashtest.LogEntry{Level: stashtest.LogError,
+					Message: head + strings.Repeat("x", tt.size-len(head))})
+			}
+
+			o := e.logWhileJobRuns(lines...)
+
+			e.want(o, 0)
+			if got := e.lastRun(); got != "generated/0" {
+				t.Fatalf("audit row %s", got)
+			}
+			if got := e.query(`SELECT string_agg(status, ',') FROM stashgen.jobs`); got != "completed" {
+				t.Fatalf("ledger jobs %s", got)
+			}
+			got := warned(t, o.stderr)
+			if len(got) != tt.n {
+				t.Fatalf("logged %d of Stash's lines, want %d:\n%.3000s", len(got), tt.n, o.stderr)
+			}
+			for i, l := range got {
+				if !strings.HasPrefix(l, fmt.Sprintf("Error long line %d ", i+1)) || !strings.HasSuffix(l, " [...]") || len(l) > 4<<10+len("Error ") {
+					t.Errorf("logged line %d is %d bytes, %.40q...%q: want it cut to 4 KiB", i+1, len(l), l, l[max(0, len(l)-10):])
+				}
+			}
+			kept := e.query(`SELECT count(*) FILTER (WHERE octet_length(message) <= 4096 AND message LIKE '% [...]')::text || '/' || count(*)::text FROM stashgen.job_log`)
+			if want := fmt.Sprintf("%d/%d", tt.n, tt.n); kept != want {
+				t.Fatalf("job_log rows cut to 4 KiB / all = %s, want %s", kept, want)
+			}
+		})
+	}
 }
