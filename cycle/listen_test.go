@@ -145,8 +145,12 @@ func TestListen_SlowSocketHoldsTheRunAtMostTheBound(t *testing.T) {
 	e.runner.Wait = func(ctx context.Context, d time.Duration) error {
 		if d == cycle.ListenWait {
 			bounded++
-			<-e.fake.HangStarted() // the upgrade is held: the bound passes meanwhile
-			return nil
+			select {
+			case <-e.fake.HangStarted(): // the upgrade is held: the bound passes meanwhile
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 		return polls(ctx, d)
 	}
