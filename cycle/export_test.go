@@ -2,6 +2,10 @@ package cycle
 
 import "context"
 
+// ListenWait is the longest a run waits for its websocket before its first
+// job: a test's Wait recognises it by this duration.
+const ListenWait = listenWait
+
 // Sync runs one run's sync step on its own, for benchmarks and tests that
 // measure it without the rest of a run.
 func (r *Runner) Sync(ctx context.Context, run *Run, full bool) (SyncStats, error) {

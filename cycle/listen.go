@@ -22,6 +22,15 @@ const heardCap = 1000
 // lines of the job's last scenes can arrive after the job's REMOVE.
 const linger = 2 * time.Second
 
+// listenWait bounds how long a run waits, before its first job, for its
+// first attempt to open the websocket and subscribe: Stash answers in
+// milliseconds, so the job's first log lines and events are heard; a
+// socket that takes longer is not worth holding the generate for. The
+// attempt itself is bounded by stash.timeout for the upgrade and again
+// for the subscriptions; past listenWait the run launches, polls, and the
+// socket joins in when it opens (its resync wakes the monitor then).
+const listenWait = 5 * time.Second
+
 // wake is why a listening monitor stops waiting before its next poll.
 type wake struct {
 	job    *stash.JobEvent // a Stash job event worth acting on
@@ -46,8 +55,10 @@ type listener struct {
 	wg     sync.WaitGroup
 }
 
-// listen starts listening, once a run, before its first job. It does
-// nothing when the run polls only.
+// listen starts listening, once a run, before its first job, and returns
+// once the first attempt to open the websocket has ended, opened with both
+// subscriptions or failed (then the run polls), or after listenWait. It
+// does nothing when the run polls only.
 func (p *pass) listen(ctx context.Context) {
 	if !p.set.Listen || p.lis != nil {
 		return
@@ -55,7 +66,8 @@ func (p *pass) listen(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	l := &listener{wakes: make(chan wake, 64), cancel: cancel}
 	p.lis = l
-	l.wg.Go(func() { p.hearStash(ctx, l) })
+	tried := make(chan struct{})
+	l.wg.Go(func() { p.hearStash(ctx, l, sync.OnceFunc(func() { close(tried) })) })
 	if scans, err := p.Store.ListenScans(ctx); err != nil {
 		p.log.Info("not listening to the ledger for scans; polling it instead", "reason", err)
 	} else {
@@ -70,6 +82,32 @@ func (p *pass) listen(ctx context.Context) {
 			}
 		})
 	}
+	p.awaitSocket(ctx, tried)
+}
+
+// awaitSocket waits until tried is closed, for at most listenWait as the
+// run's Wait measures it (tests stand in for the time passing).
+func (p *pass) awaitSocket(ctx context.Context, tried <-chan struct{}) {
+	wctx, cancel := context.WithCancel(ctx)
+	waited := make(chan struct{})
+	go func() {
+		defer close(waited)
+		_ = p.wait(wctx, listenWait)
+	}()
+	select {
+	case <-tried:
+	case <-waited:
+		select {
+		case <-tried: // both at once: it was in time
+		default:
+			if ctx.Err() == nil {
+				p.log.Info("the websocket to stash is not open yet; going on, polling until it is",
+					"waited", listenWait.String())
+			}
+		}
+	}
+	cancel()
+	<-waited
 }
 
 // stopListening closes the socket and the ledger's connection.
@@ -96,8 +134,10 @@ func (l *listener) listening() bool {
 
 // hearStash keeps one websocket to Stash open, reconnecting with backoff
 // (1 s, doubling up to poll_interval). It says once, with the reason, when
-// it cannot listen, and again when it can.
-func (p *pass) hearStash(ctx context.Context, l *listener) {
+// it cannot listen, and again when it can. It calls tried once its first
+// attempt has ended, either way.
+func (p *pass) hearStash(ctx context.Context, l *listener, tried func()) {
+	defer tried()
 	retry := time.Duration(0)
 	quiet := false // the run was told it polls; say so again only after a success
 	for ctx.Err() == nil {
@@ -110,6 +150,7 @@ func (p *pass) hearStash(ctx context.Context, l *listener) {
 				p.log.Info("not listening to stash's events; polling every poll_interval instead, and trying again", "reason", err)
 				quiet = true
 			}
+			tried()
 			retry = min(max(2*retry, time.Second), p.set.PollInterval)
 			if p.pause(ctx, retry) != nil {
 				return
@@ -122,6 +163,7 @@ func (p *pass) hearStash(ctx context.Context, l *listener) {
 		quiet, retry = false, 0
 		l.socket.Store(true)
 		l.send(wake{resync: true})
+		tried()
 		p.pump(ctx, l, sub)
 		l.socket.Store(false)
 		_ = sub.Close()

@@ -33,7 +33,8 @@ type Runner struct {
 	Host     string
 	PID      int
 	Version  string
-	// Wait pauses between polls and retries. Nil means a real timer; tests
+	// Wait pauses between polls and retries, and measures the longest a
+	// run waits for its websocket to open. Nil means a real timer; tests
 	// replace it so that nothing sleeps.
 	Wait func(ctx context.Context, d time.Duration) error
 	// Stderr receives the audit row as one JSON line when the database

@@ -24,6 +24,8 @@
 // makes them run in real time instead), and time moves only when the test
 // moves the fake clock. Tests script faults (5xx, HTML, truncated or huge
 // bodies, hangs, dropped connections, a server that is down, a proxy that
-// refuses upgrades) and read back a log of every request to assert what the
-// client did, or did not, send.
+// refuses or holds upgrades, websockets cut mid-run) and read back a log of
+// every request to assert what the client did, or did not, send; one
+// sequence number orders GraphQL calls, upgrades and subscriptions, for
+// tests about which came first.
 package stashtest

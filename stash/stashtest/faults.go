@@ -46,7 +46,9 @@ type Fault struct {
 	// Field limits the fault to GraphQL requests with this top-level field.
 	Field string
 	// Path, when set, applies the fault to non-GraphQL requests whose path
-	// starts with it, instead of to GraphQL requests.
+	// starts with it, instead of to GraphQL requests: file requests, and
+	// with "/graphql" websocket upgrades (FaultHang holds an upgrade until
+	// ReleaseHung, then it proceeds; the others answer it instead).
 	Path string
 	// Times limits how many requests the fault hits; 0 means until
 	// ClearFaults.

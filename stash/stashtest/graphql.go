@@ -174,7 +174,7 @@ func (s *Server) serveGraphQL(w http.ResponseWriter, r *http.Request) {
 	}
 
 	s.mu.Lock()
-	call.Time = s.now
+	call.Time, call.Seq = s.now, s.nextSeq()
 	s.log.calls = append(s.log.calls, call)
 	f := s.takeFault(true, call.Fields, "", false)
 	if f != nil {

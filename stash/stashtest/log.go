@@ -9,6 +9,7 @@ import (
 // Call is one GraphQL request as received, whatever the fake answered, so
 // tests can assert what the client sent, including what it must not send.
 type Call struct {
+	Seq           int64          // place in the server's order log (see Server.Seq)
 	Time          time.Time      // fake clock at arrival
 	Operation     string         // "query" or "mutation"; "" if the query did not parse
 	OperationName string         // as sent
@@ -46,6 +47,24 @@ type callLog struct {
 	generates []map[string]any
 	scans     []map[string]any
 	stops     []StopCall
+}
+
+// Seq is the number the next record of the order log will get. Calls,
+// Upgrades and Subscriptions each carry a Seq from one counter, taken under
+// the lock that records them, so a smaller Seq happened first, across all
+// three: a call arrived before an upgrade, or before a subscription was
+// registered (and thus could be pushed to). The fake clock cannot tell
+// them apart: it moves only when a test moves it.
+func (s *Server) Seq() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seq + 1
+}
+
+// nextSeq numbers a record of the order log. Called with s.mu held.
+func (s *Server) nextSeq() int64 {
+	s.seq++
+	return s.seq
 }
 
 // Calls lists every GraphQL request in arrival order.

@@ -37,6 +37,7 @@ type Server struct {
 	generateDefaults map[string]any
 
 	log  callLog
+	seq  int64 // the order log's last number: see Seq
 	flts faults
 	ws   wsState
 	slog stashLog

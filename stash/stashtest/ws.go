@@ -43,6 +43,7 @@ const (
 // Upgrade is one websocket upgrade request on /graphql, whatever the fake
 // answered, so tests can check where the key went.
 type Upgrade struct {
+	Seq        int64     // place in the server's order log (see Server.Seq)
 	Time       time.Time // fake clock at arrival
 	RawQuery   string    // the URL's query string, which must never carry the key
 	Offered    []string  // subprotocols the client asked for, in its order
@@ -55,6 +56,7 @@ type Upgrade struct {
 // SubscribeCall is one operation a client started on a websocket
 // (graphql-transport-ws subscribe, graphql-ws start).
 type SubscribeCall struct {
+	Seq           int64 // place in the order log (see Server.Seq): when it was registered, or refused
 	Time          time.Time
 	Protocol      string
 	ID            string
@@ -195,18 +197,32 @@ func (s *Server) serveWebsocket(w http.ResponseWriter, r *http.Request) {
 	present, valid := s.checkKey(r)
 	offered := headerTokens(r.Header.Values("Sec-WebSocket-Protocol"))
 	s.mu.Lock()
-	up := &Upgrade{Time: s.now, RawQuery: r.URL.RawQuery, Offered: offered, KeyPresent: present, KeyValid: valid}
+	up := &Upgrade{Seq: s.nextSeq(), Time: s.now, RawQuery: r.URL.RawQuery, Offered: offered, KeyPresent: present, KeyValid: valid}
 	s.ws.upgrades = append(s.ws.upgrades, up)
-	noUpgrade, closed, epoch := s.noUpgrade, s.isClosed, s.ws.epoch
-	if !closed && noUpgrade == 0 && valid {
-		s.wg.Add(1)
-	}
+	f := s.takeFault(false, nil, r.URL.Path, false)
 	s.mu.Unlock()
 	setStatus := func(code int) {
 		s.mu.Lock()
 		up.Status = code
 		s.mu.Unlock()
 	}
+	if f != nil {
+		// A fault with Path "/graphql": what sits in front of Stash
+		// answers the upgrade (a 500, a dropped connection), or holds it
+		// until the test releases it (then it goes on as usual).
+		sw := &statusWriter{ResponseWriter: w}
+		if s.applyFault(sw, r, f, "") {
+			setStatus(sw.status)
+			return
+		}
+	}
+
+	s.mu.Lock()
+	noUpgrade, closed, epoch := s.noUpgrade, s.isClosed, s.ws.epoch
+	if !closed && noUpgrade == 0 && valid {
+		s.wg.Add(1)
+	}
+	s.mu.Unlock()
 
 	switch {
 	case closed:
@@ -320,6 +336,18 @@ func (s *Server) dropWebsockets() []*wsConn {
 		conns = append(conns, c)
 	}
 	return conns
+}
+
+// DropSockets cuts every open websocket without a close frame, as a
+// reverse proxy that restarts or a connection that breaks does, and
+// returns how many it cut. Stash itself stays up: clients may connect and
+// subscribe again at once.
+func (s *Server) DropSockets() int {
+	s.mu.Lock()
+	conns := s.dropWebsockets()
+	s.mu.Unlock()
+	closeWebsockets(conns)
+	return len(conns)
 }
 
 // closeWebsockets cuts sockets without a close handshake, as a dropped
@@ -453,7 +481,7 @@ func (wc *wsConn) start(id string, payload json.RawMessage) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	call.Time = s.now
+	call.Time, call.Seq = s.now, s.nextSeq()
 	s.ws.calls = append(s.ws.calls, call)
 	if len(errs) > 0 {
 		for _, e := range errs {
