@@ -140,6 +140,7 @@ func (p *pass) hearStash(ctx context.Context, l *listener, tried func()) {
 	defer tried()
 	retry := time.Duration(0)
 	quiet := false // the run was told it polls; say so again only after a success
+	short := 0     // sockets in a row that dropped before holding a whole poll_interval
 	for ctx.Err() == nil {
 		sub, err := p.Stash.Subscribe(ctx, stash.SubscribeOptions{MinLevel: stash.LogWarning})
 		if err != nil {
@@ -151,28 +152,60 @@ func (p *pass) hearStash(ctx context.Context, l *listener, tried func()) {
 				quiet = true
 			}
 			tried()
-			retry = min(max(2*retry, time.Second), p.set.PollInterval)
+			retry = backoff(retry, p.set.PollInterval)
 			if p.pause(ctx, retry) != nil {
 				return
 			}
 			continue
 		}
-		if quiet {
+		if quiet && short < 2 {
 			p.log.Info("listening to stash's events again")
 		}
-		quiet, retry = false, 0
+		quiet = false
 		l.socket.Store(true)
 		l.send(wake{resync: true})
 		tried()
+		up := time.Now()
 		p.pump(ctx, l, sub)
 		l.socket.Store(false)
 		_ = sub.Close()
 		if ctx.Err() != nil {
 			return
 		}
-		p.log.Info("lost stash's events; polling every poll_interval until they are back", "reason", sub.Err())
+		if time.Since(up) >= p.set.PollInterval {
+			short, retry = 0, 0
+		}
+		short++
+		retry = afterDrop(short, retry, p.set.PollInterval)
+		switch short {
+		case 1:
+			p.log.Info("lost stash's events; polling every poll_interval until they are back", "reason", sub.Err())
+		case 2:
+			p.log.Info("stash's events keep dropping soon after they begin; polling every poll_interval, and reconnecting with backoff", "reason", sub.Err())
+		}
 		quiet = true
+		if retry > 0 && p.pause(ctx, retry) != nil {
+			return
+		}
 	}
+}
+
+// backoff is the wait before the next attempt to open the socket after
+// the last wait: 1 s, then twice as long each time, up to poll_interval.
+func backoff(last, poll time.Duration) time.Duration {
+	return min(max(2*last, time.Second), poll)
+}
+
+// afterDrop is the wait before reconnecting after a socket dropped, the
+// short-th in a row to drop before it held a whole poll_interval. The
+// first reconnects at once (a Stash restart, a network blip); from the
+// second on the socket is flapping (a proxy that cuts upgraded
+// connections) and reconnecting backs off, so Stash is not hammered.
+func afterDrop(short int, last, poll time.Duration) time.Duration {
+	if short <= 1 {
+		return 0
+	}
+	return backoff(last, poll)
 }
 
 // pause waits d, or until ctx ends; a real timer even in tests, whose Wait
