@@ -210,6 +210,27 @@ func TestE2E_StashsNewestLinesAreLogged(t *testing.T) {
 	}
 }
 
+// Past the per-job cap the count line says history lists only the newest.
+func TestE2E_StashsLinesPastTheCapAreCounted(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, "", stashtest.WithLogBatch(0))
+	e.fake.AddScenes(2)
+	lines := make([]stashtest.LogEntry, 120)
+	for i := range lines {
+		lines[i] = stashtest.LogEntry{Level: stashtest.LogError, Message: fmt.Sprintf("stash line %d of 120", i+1)}
+	}
+
+	o := e.logWhileJobRuns(lines...)
+
+	e.want(o, 0)
+	if n := strings.Count(o.stderr, "stash logged 120 warnings and errors while generating; `stashgen history` lists the newest 100"); n != 1 {
+		t.Fatalf("%d lines with the count, want 1:\n%s", n, o.stderr)
+	}
+	if n := e.query(`SELECT count(*)::text FROM stashgen.job_log`); n != "100" {
+		t.Fatalf("job_log rows = %s, want the newest 100", n)
+	}
+}
+
 // Stash may log lines far longer than an ffmpeg error: each is cut to
 // 4 KiB, in the log and in the ledger, and the run goes on (a panic in
 // settling left runs and jobs running).

@@ -304,6 +304,10 @@ func (p *pass) keepLog(ctx context.Context, j *tracked) {
 		j.log.Warn("stash logged while generating", "stash_level", e.Level, "stash_message", e.Message)
 	}
 	if len(entries) > 3 {
-		j.log.Warn(fmt.Sprintf("stash logged %d warnings and errors while generating; `stashgen history` lists them", len(entries)))
+		which := "them"
+		if len(kept) < len(entries) {
+			which = fmt.Sprintf("the newest %d", len(kept))
+		}
+		j.log.Warn(fmt.Sprintf("stash logged %d warnings and errors while generating; `stashgen history` lists %s", len(entries), which))
 	}
 }
