@@ -44,7 +44,15 @@ func (f *fakeStash) FindJob(ctx context.Context, id string) (stash.Job, error) {
 
 func openStore(t *testing.T, migrate bool) *db.Store {
 	t.Helper()
-	s, err := db.Open(t.Context(), dbtest.URL(t), "stashgen")
+	s, _ := openStoreAt(t, migrate)
+	return s
+}
+
+// openStoreAt is openStore, with the database's URL for raw SQL.
+func openStoreAt(t *testing.T, migrate bool) (*db.Store, string) {
+	t.Helper()
+	url := dbtest.URL(t)
+	s, err := db.Open(t.Context(), url, "stashgen")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +62,7 @@ func openStore(t *testing.T, migrate bool) *db.Store {
 			t.Fatal(err)
 		}
 	}
-	return s
+	return s, url
 }
 
 // seed writes a generated run, then a run still marked running on
@@ -214,15 +222,7 @@ func TestGatherHistoryAndMetrics(t *testing.T) {
 func TestGather_CheckAges(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	url := dbtest.URL(t)
-	s, err := db.Open(ctx, url, "stashgen")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s, url := openStoreAt(t, true)
 	seed(t, s)
 	rows := make([]db.SceneRow, 10)
 	for i := range rows {
@@ -372,15 +372,7 @@ func TestGather_MeasuresTheFreeSpace(t *testing.T) {
 func TestGather_NextCheckCost(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	url := dbtest.URL(t)
-	s, err := db.Open(ctx, url, "stashgen")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	if err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s, url := openStoreAt(t, true)
 	rows := make([]db.SceneRow, 12)
 	for i := range rows {
 		rows[i] = db.SceneRow{ID: int64(i + 1), UpdatedAt: time.Now()}
