@@ -35,6 +35,7 @@ import (
 
 	"github.com/stashgen/stashgen/cycle/config"
 	"github.com/stashgen/stashgen/cycle/report"
+	"github.com/stashgen/stashgen/db"
 	"github.com/stashgen/stashgen/db/dbtest"
 	"github.com/stashgen/stashgen/stash/stashtest"
 )
@@ -1973,4 +1974,775 @@ func TestE2E_FreeSpaceFloor(t *testing.T) {
 			t.Fatalf("audit row %s", got)
 		}
 	})
+}
+
+// End-to-end tests of a run that listens to Stash: the binary as cron
+// runs it, with its real timers, against the fake Stash's websocket.
+
+// The run subscribes to Stash's jobs and log before it sends its first
+// metadataGenerate, so that nothing the job says is missed.
+func TestE2E_ListeningSubscribesBeforeGenerating(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, "")
+	e.fake.AddScenes(2)
+
+	o := e.run("once")
+
+	e.want(o, 0)
+	var gen int64
+	for _, c := range e.fake.Calls() {
+		if slices.Contains(c.Fields, "metadataGenerate") {
+			gen = c.Seq
+			break
+		}
+	}
+	if gen == 0 {
+		t.Fatal("no metadataGenerate")
+	}
+	seen := map[string]bool{}
+	for _, s := range e.fake.Subscriptions() {
+		if s.Errors == nil && s.Seq < gen {
+			seen[s.Fields[0]] = true
+		}
+	}
+	if !seen["jobsSubscribe"] || !seen["loggingSubscribe"] {
+		t.Fatalf("subscribed before metadataGenerate: %v; subscriptions %+v", seen, e.fake.Subscriptions())
+	}
+	if strings.Contains(o.stderr, "not open yet") || strings.Contains(o.stderr, "not listening") {
+		t.Fatalf("the run did not listen from the start:\n%s", o.stderr)
+	}
+	if got := e.query(`SELECT outcome || ' ' || listening FROM stashgen.runs`); got != "generated true" {
+		t.Fatalf("audit row = %s", got)
+	}
+}
+
+// Stash's log carries the API key now and then (a stream URL's apikey=,
+// a message quoting the key): what the run keeps of it, prints, stores
+// and reports never does.
+func TestE2E_StashsLogLosesTheKey(t *testing.T) {
+	t.Parallel()
+	ps := newPingServer(t, http.StatusOK)
+	e := newE2E(t, ps.config(false), stashtest.WithScenesPerTick(1), stashtest.WithLogBatch(0))
+	const path = "/media/leaky clip.mp4"
+	broken := e.fake.AddScene(stashtest.ScenePath(path))
+	e.fake.AddScenes(1)
+	e.fake.FailResource(broken, stashtest.ResourceSprite)
+
+	cmd, stdout, stderr := e.command("once")
+	e.holdFindJob() // the first poll
+	done := start(t, cmd)
+	e.waitHang(done)
+	e.holdFindJob() // the second poll: the broken scene is done by then
+	e.fake.ReleaseHung()
+	e.waitHang(done)
+	stream := e.fake.URL() + "/scene/" + broken + "/stream?apikey=" + e2eKey
+	e.fake.Log(stashtest.LogError, "[generator] failed generating scene preview for "+path+" from "+stream+", trying fallback")
+	e.fake.Log(stashtest.LogWarning, "request with ApiKey "+e2eKey+" read "+path)
+	e.fake.ReleaseHung()
+	o := e.finish(<-done, stdout, stderr) // fails the test if the key was printed
+
+	e.want(o, 0)
+	if n := strings.Count(o.stderr, "stash logged while generating"); n != 3 || strings.Count(o.stderr, "<redacted>") < 2 {
+		t.Fatalf("want the newest three lines of Stash's log, the key redacted in two:\n%s", o.stderr)
+	}
+	if n := e.query(`SELECT count(*)::text FROM stashgen.job_log WHERE message LIKE '%<redacted>%'`); n != "2" {
+		t.Fatalf("job_log rows with the key redacted = %s, want 2", n)
+	}
+	last := e.query(`SELECT coalesce(last_error, '') FROM stashgen.scenes WHERE stash_id = $1`, broken)
+	if !strings.Contains(last, path) || !strings.Contains(last, "<redacted>") {
+		t.Fatalf("scene's last error = %q, want the last line naming its file, the key redacted", last)
+	}
+	outputs := []string{o.stderr}
+	for _, args := range [][]string{{"history"}, {"history", "--json"}, {"status"}, {"status", "--json"}} {
+		r := e.run(args...) // finish fails the test if the key was printed
+		if r.code > 1 {
+			t.Fatalf("%v: exit %d\n%s%s", args, r.code, r.stdout, r.stderr)
+		}
+		outputs = append(outputs, r.stdout)
+	}
+	if h := outputs[1]; !strings.Contains(h, "stash logged 3") || !strings.Contains(h, "<redacted>") {
+		t.Fatalf("history does not list Stash's lines:\n%s", h)
+	}
+	pings := ps.pings()
+	if len(pings) == 0 || !strings.Contains(pings[len(pings)-1], "<redacted>") {
+		t.Fatalf("the final ping lacks Stash's lines: %q", pings)
+	}
+	outputs = append(outputs, pings...)
+	outputs = append(outputs, e.dumpTables()...)
+	for _, out := range outputs {
+		if strings.Contains(out, e2eKey) {
+			t.Errorf("the API key leaked in:\n%s", out)
+		}
+	}
+}
+
+// dumpTables is every row of every table of the schema, as text, one
+// string a table.
+func (e *e2e) dumpTables() []string {
+	e.t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, e.dbURL)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'stashgen'`)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(tables) < 8 {
+		e.t.Fatalf("tables %v, %v", tables, err)
+	}
+	var out []string
+	for _, table := range tables {
+		var dump string
+		q := fmt.Sprintf(`SELECT coalesce(string_agg(t::text, E'\n'), '') FROM stashgen.%s t`, pgx.Identifier{table}.Sanitize())
+		if err := conn.QueryRow(ctx, q).Scan(&dump); err != nil {
+			e.t.Fatal(err)
+		}
+		out = append(out, "table "+table+":\n"+dump)
+	}
+	return out
+}
+
+// logWhileJobRuns holds the run's first poll of its job, has the fake's
+// log say lines (at once: no batching needed), then lets the run go on,
+// and returns what it printed.
+func (e *e2e) logWhileJobRuns(lines ...stashtest.LogEntry) outcome {
+	e.t.Helper()
+	cmd, stdout, stderr := e.command("once")
+	release := e.holdFindJob()
+	done := start(e.t, cmd)
+	e.waitHang(done)
+	for _, l := range lines {
+		e.fake.Log(l.Level, l.Message)
+	}
+	release()
+	return e.finish(<-done, stdout, stderr)
+}
+
+var warnedRE = regexp.MustCompile(`level=WARN msg="stash logged while generating" .*stash_level=(\w+) stash_message=("(?:[^"\\]|\\.)*"|\S+)`)
+
+// warned lists the Stash lines the run logged at WARN: "level message".
+func warned(t *testing.T, stderr string) []string {
+	t.Helper()
+	var out []string
+	for _, m := range warnedRE.FindAllStringSubmatch(stderr, -1) {
+		msg := m[2]
+		if strings.HasPrefix(msg, `"`) {
+			var err error
+			if msg, err = strconv.Unquote(msg); err != nil {
+				t.Fatalf("stash_message %s: %v", m[2], err)
+			}
+		}
+		out = append(out, m[1]+" "+msg)
+	}
+	return out
+}
+
+// More than three warnings and errors: the run logs the newest three at
+// WARN (so the final ping has them) and one line with their count; Info
+// lines are not kept.
+func TestE2E_StashsNewestLinesAreLogged(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, "", stashtest.WithLogBatch(0))
+	e.fake.AddScenes(2)
+
+	o := e.logWhileJobRuns(
+		stashtest.LogEntry{Level: stashtest.LogInfo, Message: "[generator] not kept"},
+		stashtest.LogEntry{Level: stashtest.LogWarning, Message: "stash line 1 of 5"},
+		stashtest.LogEntry{Level: stashtest.LogError, Message: "stash line 2 of 5"},
+		stashtest.LogEntry{Level: stashtest.LogWarning, Message: "stash line 3 of 5"},
+		stashtest.LogEntry{Level: stashtest.LogError, Message: "stash line 4 of 5"},
+		stashtest.LogEntry{Level: stashtest.LogError, Message: "stash line 5 of 5"},
+	)
+
+	e.want(o, 0)
+	want := []string{"Warning stash line 3 of 5", "Error stash line 4 of 5", "Error stash line 5 of 5"}
+	if got := warned(t, o.stderr); !slices.Equal(got, want) {
+		t.Fatalf("logged %q, want the newest three %q:\n%s", got, want, o.stderr)
+	}
+	if n := strings.Count(o.stderr, "stash logged 5 warnings and errors while generating; `stashgen history` lists them"); n != 1 {
+		t.Fatalf("%d lines with the count, want 1:\n%s", n, o.stderr)
+	}
+	if n := e.query(`SELECT count(*)::text FROM stashgen.job_log`); n != "5" {
+		t.Fatalf("job_log rows = %s, want the 5 warnings and errors", n)
+	}
+}
+
+// Past the per-job cap the count line says history lists only the newest.
+func TestE2E_StashsLinesPastTheCapAreCounted(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, "", stashtest.WithLogBatch(0))
+	e.fake.AddScenes(2)
+	lines := make([]stashtest.LogEntry, 120)
+	for i := range lines {
+		lines[i] = stashtest.LogEntry{Level: stashtest.LogError, Message: fmt.Sprintf("stash line %d of 120", i+1)}
+	}
+
+	o := e.logWhileJobRuns(lines...)
+
+	e.want(o, 0)
+	if n := strings.Count(o.stderr, "stash logged 120 warnings and errors while generating; `stashgen history` lists the newest 100"); n != 1 {
+		t.Fatalf("%d lines with the count, want 1:\n%s", n, o.stderr)
+	}
+	if n := e.query(`SELECT count(*)::text FROM stashgen.job_log`); n != "100" {
+		t.Fatalf("job_log rows = %s, want the newest 100", n)
+	}
+}
+
+// Stash may log lines far longer than an ffmpeg error: each is cut to
+// 4 KiB, in the log and in the ledger, and the run goes on (a panic in
+// settling left runs and jobs running).
+func TestE2E_StashsLongLinesAreCut(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		n    int
+		size int
+	}{
+		{"three 40 KiB lines", 3, 40 << 10},
+		{"one 100 KiB line", 1, 100 << 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newE2E(t, "", stashtest.WithLogBatch(0))
+			e.fake.AddScenes(2)
+			var lines []stashtest.LogEntry
+			for i := range tt.n {
+				head := fmt.Sprintf("long line %d ", i+1)
+				lines = append(lines, stashtest.LogEntry{Level: stashtest.LogError,
+					Message: head + strings.Repeat("x", tt.size-len(head))})
+			}
+
+			o := e.logWhileJobRuns(lines...)
+
+			e.want(o, 0)
+			if got := e.lastRun(); got != "generated/0" {
+				t.Fatalf("audit row %s", got)
+			}
+			if got := e.query(`SELECT string_agg(status, ',') FROM stashgen.jobs`); got != "completed" {
+				t.Fatalf("ledger jobs %s", got)
+			}
+			got := warned(t, o.stderr)
+			if len(got) != tt.n {
+				t.Fatalf("logged %d of Stash's lines, want %d:\n%.3000s", len(got), tt.n, o.stderr)
+			}
+			for i, l := range got {
+				if !strings.HasPrefix(l, fmt.Sprintf("Error long line %d ", i+1)) || !strings.HasSuffix(l, " [...]") || len(l) > 4<<10+len("Error ") {
+					t.Errorf("logged line %d is %d bytes, %.40q...%q: want it cut to 4 KiB", i+1, len(l), l, l[max(0, len(l)-10):])
+				}
+			}
+			kept := e.query(`SELECT count(*) FILTER (WHERE octet_length(message) <= 4096 AND message LIKE '% [...]')::text || '/' || count(*)::text FROM stashgen.job_log`)
+			if want := fmt.Sprintf("%d/%d", tt.n, tt.n); kept != want {
+				t.Fatalf("job_log rows cut to 4 KiB / all = %s, want %s", kept, want)
+			}
+		})
+	}
+}
+
+// End-to-end tests of the dry runs' JSON plans (`once --dry-run --json`,
+// `check --dry-run --json`): their field names are a contract for
+// scripts, so the tests read them by name from the raw JSON, not through
+// the Go struct that writes them.
+
+// plan runs a dry run that must exit 0 and print exactly one JSON object
+// on stdout, and returns it. The fake's request log is reset first, so
+// afterwards it holds only what the dry run sent.
+func (e *e2e) plan(args ...string) map[string]any {
+	e.t.Helper()
+	e.fake.ResetLog()
+	o := e.run(args...)
+	e.want(o, 0)
+	if !json.Valid([]byte(o.stdout)) {
+		e.t.Fatalf("%s: stdout is not valid JSON:\n%s", strings.Join(args, " "), o.stdout)
+	}
+	dec := json.NewDecoder(strings.NewReader(o.stdout))
+	var p map[string]any
+	if err := dec.Decode(&p); err != nil {
+		e.t.Fatalf("%s: decode the plan: %v\n%s", strings.Join(args, " "), err, o.stdout)
+	}
+	if dec.More() {
+		e.t.Fatalf("%s: more than one JSON value on stdout:\n%s", strings.Join(args, " "), o.stdout)
+	}
+	if strings.Contains(o.stdout, e2eKey) || strings.Contains(o.stderr, e2eKey) {
+		e.t.Fatalf("%s: the API key was printed", strings.Join(args, " "))
+	}
+	if len(e.fake.Mutations()) != 0 {
+		e.t.Fatalf("%s: the dry run sent mutations: %v", strings.Join(args, " "), e.fake.Mutations())
+	}
+	return p
+}
+
+// canonical is v as JSON with sorted keys, for comparing a decoded field
+// with the value a test expects.
+func canonical(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x any
+	if err := json.Unmarshal(b, &x); err != nil {
+		t.Fatal(err)
+	}
+	b, err = json.Marshal(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// wantFields compares the named top-level fields of a plan; a field that
+// is absent fails, as a renamed field would for a script.
+func wantFields(t *testing.T, p map[string]any, want map[string]any) {
+	t.Helper()
+	for name, w := range want {
+		got, ok := p[name]
+		if !ok {
+			t.Errorf("plan has no field %q", name)
+			continue
+		}
+		if g, w := canonical(t, got), canonical(t, w); g != w {
+			t.Errorf("plan.%s = %s, want %s", name, g, w)
+		}
+	}
+}
+
+// wantCost checks the plan's cost against the file requests the fake
+// received during the dry run.
+func (e *e2e) wantCost(p map[string]any) {
+	e.t.Helper()
+	files := e.fake.FileRequests()
+	notFound := 0
+	for _, f := range files {
+		if f.Status == 404 {
+			notFound++
+		}
+	}
+	wantFields(e.t, p, map[string]any{"cost": map[string]any{"file_requests": len(files), "not_found": notFound}})
+}
+
+func ids(t *testing.T, ss ...string) []int64 {
+	t.Helper()
+	out := make([]int64, len(ss))
+	for i, s := range ss {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = n
+	}
+	return out
+}
+
+// A library with a recorded history: one scene backing off, one
+// quarantined, one generated, then three new scenes in Stash (two
+// incomplete, one complete). The config turns sprites off and Stash's own
+// defaults turn interactive heatmaps on. The plan names every figure, and
+// the real run that follows sends exactly the input the plan showed.
+func TestE2E_DryRunJSONPlan(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, "\n[generate]\nbatch_size = 2\nsprites = false\n")
+	old := e.fake.AddScenes(2)
+	e.fake.AddScene(stashtest.SceneResources(generated...))
+	e.fake.Advance(time.Minute) // the check's cursor then re-reads none of them
+	e.want(e.run("check"), 0)
+	e.exec(`UPDATE stashgen.scenes SET attempts = 1, next_attempt_at = now() + interval '1 hour' WHERE stash_id = $1`, ids(t, old[0])[0])
+	e.exec(`UPDATE stashgen.scenes SET attempts = 3, quarantined_at = now() WHERE stash_id = $1`, ids(t, old[1])[0])
+	e.fake.Advance(time.Minute)
+	s4 := e.fake.AddScene()
+	e.fake.AddScene(stashtest.SceneResources(generated...))
+	s6 := e.fake.AddScene()
+	e.fake.SetGenerateDefaults(map[string]any{"interactiveHeatmapsSpeeds": true})
+	e.fake.Advance(time.Minute)
+	scenes := e.query(`SELECT count(*)::text FROM stashgen.scenes`)
+
+	p := e.plan("once", "--dry-run", "--json")
+
+	input := map[string]any{
+		"covers": true, "sprites": false, "previews": true, "imagePreviews": false, "markers": true,
+		"markerImagePreviews": false, "markerScreenshots": true, "transcodes": false, "phashes": true,
+		"interactiveHeatmapsSpeeds": true, // Stash's default: the config leaves it out
+		"sceneIDs":                  []string{s4, s6}, "overwrite": false,
+	}
+	wantFields(t, p, map[string]any{
+		"command": "once", "full": false, "lock_file": e.lock, "lock_state": "free",
+		"schema_version": db.Version(), "stash": e.fake.URL(),
+		"busy":     []any{},
+		"to_sync":  3,
+		"recorded": map[string]any{"pending": 0, "backoff": 1, "quarantined": 1},
+		"checked":  3, "complete": 1, "incomplete": 2, "gone": 0, "become_generated": 1, "newly_incomplete": 2,
+		"batch": ids(t, s4, s6), "batch_size": 2,
+		"input":   input,
+		"outcome": "generated", "exit_code": 0,
+	})
+	if r, ok := p["reprobe"].(map[string]any); !ok || r["for_toggles"] != 0.0 || r["for_age"] != 0.0 || r["reverify_after_seconds"] != 604800.0 {
+		t.Errorf("plan.reprobe = %v, want nothing re-probed and reverify_after_seconds 604800", p["reprobe"])
+	}
+	if d, ok := p["database"].(string); !ok || !strings.Contains(d, strings.TrimPrefix(mustParse(t, e.dbURL).Path, "/")) {
+		t.Errorf("plan.database = %v, want it to name the database", p["database"])
+	}
+	e.wantCost(p)
+	if files := e.fake.FileRequests(); len(files) == 0 {
+		t.Error("the dry run probed no file: the complete new scene must be probed")
+	}
+	if got := e.query(`SELECT count(*)::text FROM stashgen.scenes`); got != scenes {
+		t.Fatalf("scenes = %s after the dry run, want %s: it synced", got, scenes)
+	}
+
+	// The real run sends what the plan showed, and its check costs Stash
+	// what the plan said.
+	e.fake.ResetLog()
+	o := e.run("once")
+	e.want(o, 0)
+	gens := e.fake.GenerateInputs()
+	if len(gens) == 0 {
+		t.Fatalf("the real run sent no metadataGenerate\n%s", o.stderr)
+	}
+	if got, want := canonical(t, gens[0]), canonical(t, p["input"]); got != want {
+		t.Errorf("the real run's first input = %s, the plan's = %s", got, want)
+	}
+	m := regexp.MustCompile(`msg="check done".* file_requests=(\d+) not_found=(\d+)`).FindStringSubmatch(o.stderr)
+	if m == nil {
+		t.Fatalf("no check done line with its cost:\n%s", o.stderr)
+	}
+	if cost := canonical(t, p["cost"]); cost != `{"file_requests":`+m[1]+`,"not_found":`+m[2]+`}` {
+		t.Errorf("plan.cost = %s, the real check's: file_requests=%s not_found=%s", cost, m[1], m[2])
+	}
+}
+
+// With a job in Stash's queue the plan is to stand aside: exit 75, the
+// job listed, no batch.
+func TestE2E_DryRunJSONPlanBusy(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, "")
+	e.fake.AddScenes(1)
+	scan(t, e.fake)
+
+	e.fake.ResetLog()
+	o := e.run("once", "--dry-run", "--json")
+
+	e.want(o, 75)
+	var p map[string]any
+	if err := json.Unmarshal([]byte(o.stdout), &p); err != nil {
+		t.Fatalf("stdout is not a JSON object: %v\n%s", err, o.stdout)
+	}
+	wantFields(t, p, map[string]any{
+		"command": "once", "outcome": "skipped_busy", "exit_code": 75,
+		"busy":  []any{map[string]any{"source": "stash", "id": "1", "description": "Scanning...", "status": "RUNNING"}},
+		"batch": nil, "input": nil,
+	})
+	if len(e.fake.Mutations()) != 0 {
+		t.Fatalf("the dry run sent mutations: %v", e.fake.Mutations())
+	}
+}
+
+// --json prints a plan: without --dry-run it is a usage error, before
+// anything is touched.
+func TestE2E_JSONWithoutDryRunIsAUsageError(t *testing.T) {
+	t.Parallel()
+	for _, cmd := range []string{"once", "check"} {
+		t.Run(cmd, func(t *testing.T) {
+			t.Parallel()
+			e := newE2E(t, "")
+			e.fake.AddScenes(1)
+
+			o := e.run(cmd, "--json")
+
+			e.want(o, 64)
+			if want := "stashgen: error: --json: goes with --dry-run\n"; o.stderr != want || o.stdout != "" {
+				t.Fatalf("stdout %q, stderr %q; want only %q", o.stdout, o.stderr, want)
+			}
+			if len(e.fake.Calls()) != 0 || len(e.fake.FileRequests()) != 0 {
+				t.Fatal("a usage error still spoke to Stash")
+			}
+			if got := e.query(`SELECT count(*)::text FROM information_schema.schemata WHERE schema_name = 'stashgen'`); got != "0" {
+				t.Fatal("a usage error created the schema")
+			}
+		})
+	}
+}
+
+// `check --dry-run --json`: what an incremental and a full check would
+// find, by name; then the real full check records what its plan said.
+func TestE2E_CheckDryRunJSON(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, "")
+	e.fake.AddScenes(2)
+	gone := e.fake.AddScene(stashtest.SceneResources(generated...))
+	e.fake.Advance(time.Minute)
+	e.want(e.run("check"), 0)
+	e.fake.DeleteScene(gone)
+	e.fake.Advance(time.Minute)
+	e.fake.AddScene()
+	e.fake.AddScene(stashtest.SceneResources(generated...))
+	e.fake.Advance(time.Minute)
+
+	p := e.plan("check", "--dry-run", "--json")
+
+	// Incremental: only the two new scenes are probed; the recorded ones
+	// wait for their batch, and a deletion is noticed by --full only.
+	wantFields(t, p, map[string]any{
+		"command": "check", "full": false, "schema_version": db.Version(), "stash": e.fake.URL(),
+		"to_sync": 2, "recorded": map[string]any{"pending": 2, "backoff": 0, "quarantined": 0},
+		"checked": 2, "complete": 1, "incomplete": 1, "gone": 0, "become_generated": 1, "newly_incomplete": 1,
+		"outcome": "checked", "exit_code": 0,
+	})
+	e.wantCost(p)
+
+	p = e.plan("check", "--full", "--dry-run", "--json")
+
+	wantFields(t, p, map[string]any{
+		"command": "check", "full": true,
+		"to_sync": 4, "recorded": map[string]any{"pending": 2, "backoff": 0, "quarantined": 0},
+		"checked": 5, "complete": 1, "incomplete": 3, "gone": 1, "become_generated": 1, "newly_incomplete": 1,
+		"outcome": "checked", "exit_code": 0,
+	})
+	e.wantCost(p)
+	if got := e.query(`SELECT count(*)::text FROM stashgen.runs`); got != "1" {
+		t.Fatalf("runs = %s: a dry run wrote an audit row", got)
+	}
+
+	e.want(e.run("check", "--full"), 0)
+	got := e.query(`SELECT count(*) FILTER (WHERE generated) || ' generated, ' || count(*) FILTER (WHERE NOT generated) || ' not, '
+		|| count(*) FILTER (WHERE stash_id = $1) || ' gone' FROM stashgen.scenes`, ids(t, gone)[0])
+	if want := "1 generated, 3 not, 0 gone"; got != want {
+		t.Fatalf("after check --full: %s, want %s (what its plan said)", got, want)
+	}
+}
+
+// Neither JSON plan carries a secret: not the API key, not the database
+// password, not the ping URL's path. (main_test's keepsSecrets covers the
+// other commands and the other DSN forms.)
+func TestE2E_DryRunJSONKeepsSecrets(t *testing.T) {
+	t.Parallel()
+	const dbPass = "dbPASS-plan-json-never-printed-61d2"
+	e := newE2E(t, "")
+	role := "stashgen_plan_" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	dbName := strings.TrimPrefix(mustParse(t, e.dbURL).Path, "/")
+	e.exec(fmt.Sprintf(`CREATE ROLE %s LOGIN PASSWORD '%s'`, role, dbPass))
+	e.exec(fmt.Sprintf(`GRANT ALL ON DATABASE %s TO %s`, dbName, role))
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), e.dbURL)
+		if err == nil {
+			_, _ = conn.Exec(context.Background(), "DROP OWNED BY "+role+" CASCADE")
+			_, _ = conn.Exec(context.Background(), "DROP ROLE "+role)
+			_ = conn.Close(context.Background())
+		}
+	})
+	u := mustParse(t, e.dbURL)
+	u.User = url.UserPassword(role, dbPass)
+	ps := newPingServer(t, http.StatusOK)
+	cfg := fmt.Sprintf("lock_file = %q\n\n[stash]\nurl = %q\napi_key = %q\n\n[database]\nurl = %q\n\n[notify]\nping_url = %q\n",
+		e.lock, e.fake.URL(), e2eKey, u.String(), ps.URL+pingSecret)
+	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.fake.AddScene(stashtest.SceneResources(generated...))
+	e.fake.AddScene()
+	e.want(e.run("check"), 0) // a schema, so the plans read the database as that role
+
+	for _, args := range [][]string{{"once", "--dry-run", "--json"}, {"check", "--dry-run", "--json"}, {"check", "--full", "--dry-run", "--json"}} {
+		cmd := exec.Command(binary, args...)
+		cmd.Env = append(os.Environ(), "STASHGEN_CONFIG="+e.config)
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		o := e.finish(cmd.Run(), &stdout, &stderr)
+		name := strings.Join(args, " ")
+		if o.code != 0 || !json.Valid([]byte(o.stdout)) {
+			t.Errorf("%s: exit %d, valid JSON %v\n%s%s", name, o.code, json.Valid([]byte(o.stdout)), o.stdout, o.stderr)
+		}
+		for _, s := range []string{e2eKey, dbPass, pingSecret} {
+			if strings.Contains(o.stdout+o.stderr, s) {
+				t.Errorf("%s: secret %q printed:\n%s%s", name, s, o.stdout, o.stderr)
+			}
+		}
+	}
+}
+
+// End-to-end tests of truth that lasts (issue 11): checks that age are
+// probed again, a share a run, and a resource turned off makes nothing
+// pending. Time is moved by rewriting checked_at in the test database,
+// never by sleeping.
+
+// files counts the file requests the fake saw since its log was reset,
+// and the 404s among them.
+func (e *e2e) files() (all, notFound int) {
+	for _, f := range e.fake.FileRequests() {
+		all++
+		if f.Status == http.StatusNotFound {
+			notFound++
+		}
+	}
+	return all, notFound
+}
+
+// probed lists the scenes of ids that had a file requested since the
+// fake's log was reset, in ids' order.
+func (e *e2e) probed(ids []string) []string {
+	var out []string
+	for _, id := range ids {
+		byID, byHash := "/scene/"+id+"/", "/scene/"+e.fake.SceneOSHash(id)+"_"
+		for _, f := range e.fake.FileRequests() {
+			if strings.HasPrefix(f.Path, byID) || strings.HasPrefix(f.Path, byHash) {
+				out = append(out, id)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// sent lists the scene ids of every metadataGenerate the fake executed.
+func (e *e2e) sent() []string {
+	var out []string
+	for _, in := range e.fake.GenerateInputs() {
+		for _, id := range in["sceneIDs"].([]any) {
+			out = append(out, id.(string))
+		}
+	}
+	return out
+}
+
+// A sprite cleaned away behind stashgen's back is noticed once the
+// scene's check is older than reverify_after, and regenerated by the timer
+// alone: that scene, and only it, goes to metadataGenerate.
+func TestE2E_ReverifyRegeneratesAVanishedFile(t *testing.T) {
+	t.Parallel()
+	// reverify_after equal to the job interval: every due scene in one run.
+	e := newE2E(t, "\n[check]\nreverify_after = 3600\n")
+	ids := make([]string, 3)
+	for i := range ids {
+		ids[i] = e.fake.AddScene(stashtest.SceneResources(generated...))
+	}
+	e.want(e.run("once"), 0)
+	if got := e.query(`SELECT count(*)::text FROM stashgen.scenes WHERE generated`); got != "3" {
+		t.Fatalf("generated = %s, want 3", got)
+	}
+	e.fake.SetResources(ids[1], stashtest.ResourceCover, stashtest.ResourcePhash, stashtest.ResourcePreview, stashtest.ResourceVTT)
+	e.fake.ResetLog()
+	e.want(e.run("once"), 0) // not due yet: nothing notices
+	if n, _ := e.files(); n != 0 || len(e.fake.GenerateInputs()) != 0 {
+		t.Fatalf("a run before reverify_after made %d file requests and %d generates", n, len(e.fake.GenerateInputs()))
+	}
+	e.exec(`UPDATE stashgen.scenes SET checked_at = checked_at - interval '2 hours'`)
+	e.fake.ResetLog()
+
+	o := e.run("once")
+
+	e.want(o, 0)
+	if got := e.lastRun(); got != "generated/0" {
+		t.Fatalf("audit row %s\n%s", got, o.stderr)
+	}
+	if got := e.sent(); !slices.Equal(got, ids[1:2]) {
+		t.Fatalf("scenes sent = %v, want only the one that lost its sprite %v", got, ids[1:2])
+	}
+	if !strings.Contains(o.stderr, "reverified=3") {
+		t.Fatalf("the check did not say it re-verified the 3 scenes:\n%s", o.stderr)
+	}
+	// Re-verification: 3 files of each of the 3 scenes, one of them the
+	// missing sprite; after the job, the scene's 3 files again.
+	if all, notFound := e.files(); all != 3*3+3 || notFound != 1 {
+		t.Fatalf("file requests = %d, 404s = %d; want 12 and 1", all, notFound)
+	}
+	if !e.fake.HasResource(ids[1], stashtest.ResourceSprite) {
+		t.Fatal("the sprite was not regenerated")
+	}
+	if got := e.query(`SELECT count(*)::text FROM stashgen.scenes WHERE generated AND checked_at > now() - interval '1 hour'`); got != "3" {
+		t.Fatalf("freshly verified generated scenes = %s, want 3", got)
+	}
+
+	// A run right after the re-verification probes nothing.
+	e.fake.ResetLog()
+	e.want(e.run("once"), 0)
+	if n, _ := e.files(); n != 0 || e.lastRun() != "nothing_to_do/0" {
+		t.Fatalf("the run after: %d file requests, audit row %s", n, e.lastRun())
+	}
+}
+
+// Turning resources off in [generate] never makes a scene pending: the
+// dry run and the run after it send nothing and request no more files
+// than an idle run does.
+func TestE2E_ToggleTurnedOffMakesNothingPending(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, "\n[generate]\nimage_previews = true\n")
+	with := append(slices.Clone(generated), stashtest.ResourceWebP)
+	for range 3 {
+		e.fake.AddScene(stashtest.SceneResources(with...))
+	}
+	e.want(e.run("once"), 0)
+	if got := e.query(`SELECT count(*)::text FROM stashgen.scenes WHERE generated`); got != "3" {
+		t.Fatalf("generated = %s, want 3", got)
+	}
+	// An hour on, Stash's clock has moved past the last sync: an idle run.
+	e.fake.Advance(5 * time.Second)
+	e.want(e.run("once"), 0) // reads the last second again
+	e.fake.ResetLog()
+	e.want(e.run("once"), 0)
+	idle, _ := e.files()
+	e.setConfig("image_previews = true", "image_previews = false\nsprites = false")
+	e.fake.ResetLog()
+
+	d := e.run("once", "--dry-run")
+
+	e.want(d, 0)
+	if strings.Contains(d.stdout, "re-probe:") || !strings.Contains(d.stdout, "plan:       nothing to generate") {
+		t.Fatalf("dry run plans something:\n%s", d.stdout)
+	}
+	if n, _ := e.files(); n != idle {
+		t.Fatalf("the dry run made %d file requests, an idle run %d\n%s", n, idle, d.stdout)
+	}
+
+	o := e.run("once")
+
+	e.want(o, 0)
+	if got := e.lastRun(); got != "nothing_to_do/0" {
+		t.Fatalf("audit row %s\n%s", got, o.stderr)
+	}
+	if n := e.fake.CountField("metadataGenerate"); n != 0 {
+		t.Fatalf("turning resources off sent %d generates", n)
+	}
+	if n, _ := e.files(); n != idle {
+		t.Fatalf("the dry run and the run made %d file requests, an idle run %d", n, idle)
+	}
+	if got := e.query(`SELECT count(*)::text FROM stashgen.scenes WHERE generated AND NOT needs_check`); got != "3" {
+		t.Fatalf("generated and settled = %s, want 3", got)
+	}
+}
+
+// A library all due at once is re-verified a share a run, oldest check
+// first: ceil(N × job_interval / reverify_after) scenes, here ceil(10 ×
+// 1/4) = 3, then the next 3, and so on.
+func TestE2E_ReverifyIsSpreadOverRuns(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, "\n[check]\nreverify_after = 14400\n") // 4 job intervals
+	ids := make([]string, 10)
+	for i := range ids {
+		ids[i] = e.fake.AddScene(stashtest.SceneResources(generated...))
+	}
+	e.want(e.run("once"), 0)
+	// All due; the highest id has the oldest check.
+	e.exec(`UPDATE stashgen.scenes SET checked_at = now() - interval '5 hours' - stash_id * interval '1 second'`)
+	if st := e.statusJSON(0); st.Checks == nil || st.Checks.Due != 10 || st.Checks.PerRun != 3 {
+		t.Fatalf("status checks = %+v, want 10 due, 3 a run", st.Checks)
+	}
+
+	for run, want := range [][]string{ids[7:], ids[4:7], ids[1:4], ids[:1], nil} {
+		e.fake.ResetLog()
+		o := e.run("once")
+		e.want(o, 0)
+		if got := e.probed(ids); !slices.Equal(got, want) {
+			t.Fatalf("run %d probed scenes %v, want %v (oldest checks first)", run+1, got, want)
+		}
+		if n, _ := e.files(); n != 3*len(want) || e.lastRun() != "nothing_to_do/0" { // preview, sprite, vtt
+			t.Fatalf("run %d made %d file requests (want %d), audit row %s", run+1, n, 3*len(want), e.lastRun())
+		}
+		due := fmt.Sprint(max(0, 10-3*(run+1)))
+		if got := e.query(`SELECT count(*)::text FROM stashgen.scenes WHERE checked_at < now() - interval '4 hours'`); got != due {
+			t.Fatalf("after run %d, %s scenes due, want %s", run+1, got, due)
+		}
+	}
 }
