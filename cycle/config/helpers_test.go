@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -44,4 +45,21 @@ func firstError(t *testing.T, err error) *Error {
 		t.Fatalf("error %v (%T) is not a *config.Error", err, err)
 	}
 	return e
+}
+
+// loadError loads file, which must fail, and checks that its first error
+// is in that file and names key at line with msg, and that its hint
+// contains hint.
+func loadError(t *testing.T, file, key string, line int, msg, hint string) (*Error, error) {
+	t.Helper()
+	_, _, path, err := loadString(t, file, nil, FlagOverrides{})
+	e := firstError(t, err)
+	if e.Key != key || e.Line != line || e.Msg != msg || e.File != path {
+		t.Errorf("got File=%q Key=%q Line=%d Msg=%q\nwant File=%q Key=%q Line=%d Msg=%q",
+			e.File, e.Key, e.Line, e.Msg, path, key, line, msg)
+	}
+	if !strings.Contains(e.HintText(), hint) {
+		t.Errorf("hint %q does not contain %q", e.HintText(), hint)
+	}
+	return e, err
 }

@@ -93,15 +93,7 @@ func TestLoad_ValidationErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, _, path, err := loadString(t, tt.file, nil, FlagOverrides{})
-			e := firstError(t, err)
-			if e.Key != tt.key || e.Line != tt.line || e.Msg != tt.msg || e.File != path {
-				t.Errorf("got File=%q Key=%q Line=%d Msg=%q\nwant File=%q Key=%q Line=%d Msg=%q",
-					e.File, e.Key, e.Line, e.Msg, path, tt.key, tt.line, tt.msg)
-			}
-			if !strings.Contains(e.HintText(), tt.hint) {
-				t.Errorf("hint %q does not contain %q", e.HintText(), tt.hint)
-			}
+			e, err := loadError(t, tt.file, tt.key, tt.line, tt.msg, tt.hint)
 			if e.ExitCode() != 78 {
 				t.Errorf("ExitCode() = %d, want 78", e.ExitCode())
 			}
@@ -163,14 +155,7 @@ func TestLoad_UnknownKeys(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, _, path, err := loadString(t, tt.file, nil, FlagOverrides{})
-			e := firstError(t, err)
-			if e.Key != tt.key || e.Line != tt.line || e.Msg != "unknown key" || e.File != path {
-				t.Errorf("got %q (key %q, line %d); want key %q, line %d, unknown key", err, e.Key, e.Line, tt.key, tt.line)
-			}
-			if !strings.Contains(e.HintText(), tt.hint) {
-				t.Errorf("hint %q does not contain %q", e.HintText(), tt.hint)
-			}
+			loadError(t, tt.file, tt.key, tt.line, "unknown key", tt.hint)
 		})
 	}
 }
@@ -204,14 +189,7 @@ func TestLoad_WrongTypes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, _, path, err := loadString(t, tt.file, nil, FlagOverrides{})
-			e := firstError(t, err)
-			if e.Key != tt.key || e.Line != tt.line || e.Msg != tt.msg || e.File != path {
-				t.Errorf("got %q (key %q, line %d, msg %q)\nwant key %q, line %d, msg %q", err, e.Key, e.Line, e.Msg, tt.key, tt.line, tt.msg)
-			}
-			if !strings.Contains(e.HintText(), tt.hint) {
-				t.Errorf("hint %q does not contain %q", e.HintText(), tt.hint)
-			}
+			_, err := loadError(t, tt.file, tt.key, tt.line, tt.msg, tt.hint)
 			if strings.Contains(err.Error(), "12345678") {
 				t.Errorf("error %q shows the api_key value", err)
 			}
