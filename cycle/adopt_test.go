@@ -97,43 +97,41 @@ func TestMonitor_FirstFindJobRecordsStashsAddTime(t *testing.T) {
 	e.invariants(1)
 }
 
-// An orphan whose Stash id was recorded, and which Stash no longer knows:
-// Stash forgot it (it keeps only its last ten ended jobs).
-func TestReconcile_LostOrphanWithAnIdSaysStashForgotIt(t *testing.T) {
+// A lost orphan is closed with the reason that fits: with a recorded
+// Stash id that Stash no longer knows, Stash forgot it (it keeps only its
+// last ten ended jobs); without one, and with no job of ours in Stash's
+// queue, the run died before it recorded Stash's answer, and there is no
+// id to name.
+func TestReconcile_LostOrphanSaysWhy(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	ids := e.fake.AddScenes(2)
-	e.wantResult(e.check(context.Background(), false), db.OutcomeChecked, cycle.ExitOK)
-	e.orphan("41", nil, ids...)
-
-	e.wantResult(e.once(context.Background()), db.OutcomeGenerated, cycle.ExitOK)
-
-	want := "lost: stash no longer reports job 41 (it keeps only the last 10 ended jobs)"
-	if got := e.queryString(`SELECT status || ': ' || error FROM stashgen.jobs ORDER BY id LIMIT 1`); got != "failed: "+want {
-		t.Fatalf("orphan = %q, want %q", got, "failed: "+want)
+	tests := []struct {
+		name, stashID, want string
+		notInLog            []string
+	}{
+		{"stash forgot its id", "41", "lost: stash no longer reports job 41 (it keeps only the last 10 ended jobs)", nil},
+		{"the run died first", "",
+			"lost: the run died before it recorded Stash's answer to the launch, and no job of ours is in Stash's queue",
+			[]string{"last 10", "job  "}},
 	}
-	e.invariants(3)
-}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			ids := e.fake.AddScenes(2)
+			e.wantResult(e.check(context.Background(), false), db.OutcomeChecked, cycle.ExitOK)
+			e.orphan(tt.stashID, nil, ids...)
 
-// An orphan whose run died before it recorded Stash's answer to the
-// launch, with no job of ours in Stash's queue: there is no id to name,
-// and nothing says Stash forgot anything.
-func TestReconcile_LostOrphanWithoutAnIdSaysTheRunDiedFirst(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	ids := e.fake.AddScenes(2)
-	e.wantResult(e.check(context.Background(), false), db.OutcomeChecked, cycle.ExitOK)
-	e.orphan("", nil, ids...)
+			e.wantResult(e.once(context.Background()), db.OutcomeGenerated, cycle.ExitOK)
 
-	e.wantResult(e.once(context.Background()), db.OutcomeGenerated, cycle.ExitOK)
-
-	want := "lost: the run died before it recorded Stash's answer to the launch, and no job of ours is in Stash's queue"
-	got := e.queryString(`SELECT status || ': ' || error FROM stashgen.jobs ORDER BY id LIMIT 1`)
-	if got != "failed: "+want {
-		t.Fatalf("orphan = %q, want %q", got, "failed: "+want)
+			if got := e.queryString(`SELECT status || ': ' || error FROM stashgen.jobs ORDER BY id LIMIT 1`); got != "failed: "+tt.want {
+				t.Fatalf("orphan = %q, want %q", got, "failed: "+tt.want)
+			}
+			for _, s := range tt.notInLog {
+				if strings.Contains(e.log(), s) {
+					t.Fatalf("the log has %q: it speaks of a job Stash forgot, or of an empty id:\n%s", s, e.log())
+				}
+			}
+			e.invariants(3)
+		})
 	}
-	if strings.Contains(e.log(), "last 10") || strings.Contains(e.log(), "job  ") {
-		t.Fatalf("the log speaks of a job Stash forgot, or of an empty id:\n%s", e.log())
-	}
-	e.invariants(3)
 }
