@@ -163,12 +163,13 @@ func (e *env) audited(ctx context.Context, cfg *config.Config, command string, b
 // execute takes the lock file first, then the database (a run that cannot
 // record what it does must not start anything) and its schema, then runs
 // the body under Runner.Execute.
-func (e *env) execute(ctx context.Context, cfg *config.Config, sess *session.Session, command string, body func(*cycle.Runner) cycle.Body) cycle.Result {
+func (e *env) execute(ctx context.Context, cfg *config.Config, sess *session.Session, command string, body func(*cycle.Runner) cycle.Body) (res cycle.Result) {
 	lock, err := lockfile.Take(cfg.LockFile)
 	if err != nil {
 		return cycle.Failure(ctx, err)
 	}
 	defer lock.Release()
+	sess.Unlock = lock.Release
 	store, err := openStore(ctx, cfg)
 	if err != nil {
 		if !lock.Held() {
@@ -179,6 +180,10 @@ func (e *env) execute(ctx context.Context, cfg *config.Config, sess *session.Ses
 	}
 	defer store.Close()
 	sess.Metrics = store
+	// The session ends while the database is open, for the metrics file,
+	// whichever way execute returns; Runner.Execute ends it itself once the
+	// audit row is final, and only the first end counts.
+	defer func() { sess.Finished(res) }()
 	if err := store.Migrate(ctx); err != nil {
 		return cycle.Failure(ctx, err)
 	}

@@ -73,6 +73,10 @@ type Session struct {
 	// Metrics is where the metrics file's database figures come from; nil
 	// when the database could not be opened. Set it before the run starts.
 	Metrics report.MetricsStore
+	// Unlock releases the lock file; Finished calls it first, so that the
+	// final ping (which may retry for a while) does not keep the next run
+	// out. nil when there is no lock to release.
+	Unlock func()
 
 	mu        sync.Mutex
 	runID     int64
@@ -178,14 +182,17 @@ func (s *Session) Progress(job stash.Job) {
 	}
 }
 
-// Finished ends the session, whatever the run did: the progress line goes,
-// the metrics file is written, the final ping sent. Only the first call
-// counts.
+// Finished ends the session, whatever the run did: the lock file is
+// released, the progress line goes, the metrics file is written, the final
+// ping sent. Only the first call counts.
 func (s *Session) Finished(res cycle.Result) {
 	s.endOnce.Do(func() { s.finish(res) })
 }
 
 func (s *Session) finish(res cycle.Result) {
+	if s.Unlock != nil {
+		s.Unlock()
+	}
 	err := res.AsError()
 	code := cycle.ExitCode(err)
 	log := s.runLog()

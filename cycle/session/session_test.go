@@ -114,3 +114,36 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// The lock file is released before the final ping, which may retry for a
+// while: the next run is not kept out by it.
+func TestSession_UnlocksBeforeTheFinalPing(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	unlocked, lockedAtPing := false, []string{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !unlocked {
+			lockedAtPing = append(lockedAtPing, r.Method+" "+r.URL.Path)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	cfg := config.Default()
+	cfg.Notify.PingURL = srv.URL + pingSecret
+	s := New(context.Background(), Options{Config: &cfg, Stderr: &lockedBuffer{}, Getenv: noEnv, Format: "text"})
+	s.Unlock = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		unlocked = true
+	}
+
+	s.Started(1)
+	s.Finished(cycle.Result{Outcome: db.OutcomeNothingToDo})
+
+	mu.Lock()
+	defer mu.Unlock()
+	if !unlocked || len(lockedAtPing) != 0 {
+		t.Fatalf("unlocked %v; pings sent while the lock was held: %v", unlocked, lockedAtPing)
+	}
+}
