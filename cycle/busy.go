@@ -49,8 +49,9 @@ func (p *pass) activity(ctx context.Context) (activity, error) {
 		// Stash's generate defaults come along, so that a change of them is
 		// noticed without a request of its own.
 		var d stash.Toggles
-		a.stash, d, err = p.Stash.QueueAndDefaults(ctx)
-		p.fromStash = &d
+		if a.stash, d, err = p.Stash.QueueAndDefaults(ctx); err == nil {
+			p.fromStash = &d
+		}
 	}
 	if err != nil {
 		return a, err

@@ -82,17 +82,23 @@ func (st *CheckStats) add(v verification) {
 	st.GoneMarkers += len(v.GoneMarkers)
 }
 
+// dueForReverify is this run's share of the generated scenes whose check
+// is older than reverify_after, oldest first: ceil(N × job_interval /
+// reverify_after) of the N scenes. None when re-verification is off.
+func (p *pass) dueForReverify(ctx context.Context) ([]db.SceneRef, error) {
+	if p.set.ReverifyAfter <= 0 {
+		return nil, nil
+	}
+	return p.Store.DueForReverify(ctx, p.set.ReverifyAfter, float64(p.set.JobInterval)/float64(p.set.ReverifyAfter))
+}
+
 // reverify probes this run's share of the generated scenes whose check is
 // older than reverify_after, oldest first: ceil(N × job_interval /
 // reverify_after) of the N scenes, so that a library checked all at once
 // comes due a share a run, spread over the period. A scene found complete
 // gets a fresh check time; one found incomplete is pending as usual.
 func (p *pass) reverify(ctx context.Context, st *CheckStats) error {
-	if p.set.ReverifyAfter <= 0 {
-		return nil
-	}
-	share := float64(p.set.JobInterval) / float64(p.set.ReverifyAfter)
-	due, err := p.Store.DueForReverify(ctx, p.set.ReverifyAfter, share)
+	due, err := p.dueForReverify(ctx)
 	if err != nil || len(due) == 0 {
 		return err
 	}

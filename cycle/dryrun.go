@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/stashgen/stashgen/db"
@@ -376,11 +375,11 @@ func (p *pass) plan(ctx context.Context, plan *Plan, full bool, limit int) error
 // ago than reverify_after (not with --full, which probes everything).
 func (p *pass) planReprobes(ctx context.Context, plan *Plan, full bool, want []string,
 	probe func([]db.SceneRef) (int, error), batchFull func() bool) error {
-	prev, known, err := p.cursor(ctx, db.WantedCursor)
+	added, _, known, err := p.wantedChange(ctx, want)
 	if err != nil {
 		return err
 	}
-	if added := minus(want, strings.Split(prev, ",")); known && len(added) > 0 && plan.SchemaVersion >= 2 {
+	if known && len(added) > 0 && plan.SchemaVersion >= 2 {
 		plan.Reprobe.Added = added
 		var after int64
 		for !batchFull() {
@@ -403,7 +402,7 @@ func (p *pass) planReprobes(ctx context.Context, plan *Plan, full bool, want []s
 		return nil
 	}
 	plan.Reprobe.ReverifyAfterSeconds = int(p.set.ReverifyAfter / time.Second)
-	due, err := p.Store.DueForReverify(ctx, p.set.ReverifyAfter, float64(p.set.JobInterval)/float64(p.set.ReverifyAfter))
+	due, err := p.dueForReverify(ctx)
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stashgen/stashgen/cycle/fence"
 	"github.com/stashgen/stashgen/db"
 	"github.com/stashgen/stashgen/stash"
 )
@@ -101,7 +100,7 @@ func (p *pass) monitor(ctx context.Context, j *tracked) error {
 			if max(time.Since(awaySince), awayWait) >= p.set.UnavailableTimeout {
 				return fmt.Errorf("follow stash job %s: gave up after %s: %w", j.stashID, p.set.UnavailableTimeout, err)
 			}
-			retry = min(max(2*retry, time.Second), p.set.PollInterval)
+			retry = backoff(retry, p.set.PollInterval)
 			delay = retry
 			awayWait += retry
 			continue
@@ -251,25 +250,25 @@ func (p *pass) lingerForLog(ctx context.Context) {
 }
 
 // fenceCrossed says why the job must stop now for the host's sake: the
-// maintenance window closed, or the free space fell below the floor.
+// maintenance window closed, or the free space fell below the floor (the
+// fence as between batches). A disk that cannot be measured stops
+// nothing.
 func (p *pass) fenceCrossed(closes time.Time) *stopCause {
-	if w := p.set.Fence.Window; !w.Always() && !w.Open(p.now()) {
-		reason := "outside the maintenance window " + w.String()
+	s, err := p.fenceVerdict(fenceBetweenBatches)
+	if err != nil {
+		p.log.Warn("cannot measure the free space; the job goes on", "path", p.set.Fence.Path, "error", err)
+	}
+	if s == nil {
+		return nil
+	}
+	reason := s.err.Error()
+	if s.outcome == db.OutcomeCancelledForWindow {
+		reason = "outside the maintenance window " + p.set.Fence.Window.String()
 		if !closes.IsZero() {
 			reason = "maintenance window closed at " + closes.Format("15:04")
 		}
-		return &stopCause{outcome: db.OutcomeCancelledForWindow, reason: reason}
 	}
-	if f := p.set.Fence; !f.Floor.IsZero() {
-		f.Window = fence.Window{} // the window was just checked
-		var low *fence.LowSpaceError
-		if err := p.checkFence(f); errors.As(err, &low) {
-			return &stopCause{outcome: db.OutcomeCancelledForLowSpace, reason: err.Error()}
-		} else if err != nil {
-			p.log.Warn("cannot measure the free space; the job goes on", "path", f.Path, "error", err)
-		}
-	}
-	return nil
+	return &stopCause{outcome: s.outcome, reason: reason}
 }
 
 // stopJob asks Stash to stop the job for cause and records it. A failed

@@ -98,7 +98,7 @@ func (p *pass) result(ctx context.Context, err error) Result {
 	}
 	res.StashJobID = p.lastJob
 	if p.recount {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.set.CleanupTimeout)
+		cctx, cancel := p.cleanup(ctx)
 		if c, err := p.Store.PendingCounts(cctx); err == nil {
 			p.counts = &c
 		}

@@ -43,18 +43,13 @@ func (p *pass) noteWanted(ctx context.Context) error {
 		return err
 	}
 	want := t.Wanted().Strings()
-	prev, known, err := p.cursor(ctx, db.WantedCursor)
+	added, removed, known, err := p.wantedChange(ctx, want)
 	if err != nil {
 		return err
 	}
-	if known && prev == strings.Join(want, ",") {
+	if known && len(added)+len(removed) == 0 {
 		return nil
 	}
-	var was []string
-	if prev != "" {
-		was = strings.Split(prev, ",")
-	}
-	added, removed := minus(want, was), minus(was, want)
 	n, err := p.Store.Wanted(ctx, want, removed, !known)
 	if err != nil {
 		return err
@@ -65,6 +60,21 @@ func (p *pass) noteWanted(ctx context.Context) error {
 	}
 	p.cursors[db.WantedCursor] = strings.Join(want, ",")
 	return nil
+}
+
+// wantedChange compares want with the kinds the last run wanted (the
+// sync_state row): the kinds added and removed since, and whether any run
+// recorded them (known).
+func (p *pass) wantedChange(ctx context.Context, want []string) (added, removed []string, known bool, err error) {
+	prev, known, err := p.cursor(ctx, db.WantedCursor)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	var was []string
+	if prev != "" {
+		was = strings.Split(prev, ",")
+	}
+	return minus(want, was), minus(was, want), known, nil
 }
 
 // minus is a without b.

@@ -243,21 +243,6 @@ func (e *ClosedError) Error() string {
 // ExitCode is 75: standing aside is not a failure.
 func (e *ClosedError) ExitCode() int { return ExitTempFail }
 
-// EndedError is the error a run returns when the window closed while it
-// was working: At is the Closes the run was given when it started.
-type EndedError struct {
-	Window Window
-	At     time.Time
-}
-
-func (e *EndedError) Error() string {
-	return fmt.Sprintf("maintenance window %s closed at %s", e.Window, e.At.Format("15:04"))
-}
-
-// ExitCode is 75: the run stopped on schedule, and the next run in the
-// window carries on.
-func (e *EndedError) ExitCode() int { return ExitTempFail }
-
 // Span is a wait as people say it: "3h12m", "45m", "2m", to the nearest
 // minute, and "1m" for anything shorter that is still in the future.
 func Span(d time.Duration) string {

@@ -293,10 +293,6 @@ func TestWindow_Errors(t *testing.T) {
 	if err := gap.Check(at(t, loc, "2025-03-30 01:30:00 +0100")); err == nil || err.Error() != "outside the maintenance window 02:30-05:00: it opens at 03:00 (in 30m)" {
 		t.Errorf("Check in the gap = %v", err)
 	}
-	end := &EndedError{Window: w, At: w.Closes(at(t, loc, "2025-06-01 02:00:00 +0200"))}
-	if end.Error() != "maintenance window 01:00-07:00 closed at 07:00" || end.ExitCode() != 75 {
-		t.Errorf("EndedError = %q", end.Error())
-	}
 }
 
 func TestSpan(t *testing.T) {
