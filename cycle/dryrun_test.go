@@ -78,8 +78,7 @@ func TestDryRun_StandsAsideLikeARun(t *testing.T) {
 			e.runner.Settings.Fence.Window = window(t, "01:00-07:00")
 		}, db.OutcomeSkippedWindow, "outside the maintenance window 01:00-07:00: it opens at 01:00 (in 13h)"},
 		{"below the floor", cycle.DryRunInfo{}, func(t *testing.T, e *env) {
-			e.runner.Measure = (&space{free: 10 << 30}).measure
-			e.runner.Settings.Fence = fence.Fence{Floor: floor(t, "50GiB"), Path: "/srv/stash/generated"}
+			e.runner.Settings.Fence = fence.Fence{Floor: floor(t, "50GiB"), Path: "/srv/stash/generated", Measure: (&space{free: 10 << 30}).measure}
 		}, db.OutcomeSkippedLowSpace, "free space on /srv/stash/generated is 10.0 GiB, below min_free_space 50GiB"},
 	}
 	for _, tt := range tests {

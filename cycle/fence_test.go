@@ -60,7 +60,7 @@ func floor(t *testing.T, s string) fence.Floor {
 	return f
 }
 
-// space is a Runner.Measure with a settable free space on a 100 GiB disk.
+// space is a fence.Fence.Measure with a settable free space on a 100 GiB disk.
 type space struct {
 	mu   sync.Mutex
 	free uint64
@@ -199,8 +199,7 @@ func TestFence_BelowTheFloorStandsAside(t *testing.T) {
 	e := newEnv(t)
 	e.fake.AddScenes(2)
 	sp := &space{free: 10 << 30}
-	e.runner.Measure = sp.measure
-	e.runner.Settings.Fence = fence.Fence{Floor: floor(t, "50GiB"), Path: "/srv/stash/generated"}
+	e.runner.Settings.Fence = fence.Fence{Floor: floor(t, "50GiB"), Path: "/srv/stash/generated", Measure: sp.measure}
 
 	e.wantResult(e.once(context.Background()), db.OutcomeSkippedLowSpace, cycle.ExitTempFail)
 
@@ -222,8 +221,7 @@ func TestFence_FloorCrossedWhileTheJobRunsStopsIt(t *testing.T) {
 	e := newEnv(t, stashtest.WithScenesPerTick(1))
 	e.fake.AddScenes(6)
 	sp := &space{free: 60 << 30}
-	e.runner.Measure = sp.measure
-	e.runner.Settings.Fence = fence.Fence{Floor: floor(t, "50GiB"), Path: "/srv/stash/generated"}
+	e.runner.Settings.Fence = fence.Fence{Floor: floor(t, "50GiB"), Path: "/srv/stash/generated", Measure: sp.measure}
 	e.onWait = func(n int) error {
 		if n == 2 {
 			sp.set(40 << 30)
@@ -292,16 +290,15 @@ func TestFence_ComesBeforeTheBusyCheck(t *testing.T) {
 			e.runner.Settings.Fence.Window = window(t, "01:00-07:00")
 		}, db.OutcomeSkippedWindow},
 		{"free space", func(t *testing.T, e *env) {
-			e.runner.Measure = (&space{free: 1 << 30}).measure
-			e.runner.Settings.Fence = fence.Fence{Floor: floor(t, "50GiB"), Path: "/srv/stash/generated"}
+			e.runner.Settings.Fence = fence.Fence{Floor: floor(t, "50GiB"), Path: "/srv/stash/generated", Measure: (&space{free: 1 << 30}).measure}
 		}, db.OutcomeSkippedLowSpace},
 		{"both: the window first", func(t *testing.T, e *env) {
 			e.runner.Now = (&clock{t: at("12:00:00")}).now
-			e.runner.Measure = func(string) (fence.Space, error) {
-				t.Error("the free space was measured outside the window")
-				return fence.Space{}, nil
-			}
-			e.runner.Settings.Fence = fence.Fence{Window: window(t, "01:00-07:00"), Floor: floor(t, "50GiB"), Path: "/srv/stash/generated"}
+			e.runner.Settings.Fence = fence.Fence{Window: window(t, "01:00-07:00"), Floor: floor(t, "50GiB"), Path: "/srv/stash/generated",
+				Measure: func(string) (fence.Space, error) {
+					t.Error("the free space was measured outside the window")
+					return fence.Space{}, nil
+				}}
 		}, db.OutcomeSkippedWindow},
 	}
 	for _, tt := range tests {
@@ -330,8 +327,8 @@ func TestFence_CheckIsNotFenced(t *testing.T) {
 	e := newEnv(t)
 	e.fake.AddScenes(2)
 	e.runner.Now = (&clock{t: at("12:00:00")}).now
-	e.runner.Measure = (&space{free: 1 << 30}).measure
-	e.runner.Settings.Fence = fence.Fence{Window: window(t, "01:00-07:00"), Floor: floor(t, "50GiB"), Path: "/srv/stash/generated"}
+	e.runner.Settings.Fence = fence.Fence{Window: window(t, "01:00-07:00"), Floor: floor(t, "50GiB"), Path: "/srv/stash/generated",
+		Measure: (&space{free: 1 << 30}).measure}
 
 	e.wantResult(e.check(context.Background(), false), db.OutcomeChecked, cycle.ExitOK)
 
@@ -348,8 +345,7 @@ func TestFence_FloorCrossedBetweenBatchesLaunchesNoMore(t *testing.T) {
 	e.runner.Settings.BatchSize = 2
 	e.fake.AddScenes(4)
 	sp := &space{free: 60 << 30}
-	e.runner.Measure = sp.measure
-	e.runner.Settings.Fence = fence.Fence{Floor: floor(t, "50GiB"), Path: "/srv/stash/generated"}
+	e.runner.Settings.Fence = fence.Fence{Floor: floor(t, "50GiB"), Path: "/srv/stash/generated", Measure: sp.measure}
 	e.runner.Stash = &scanAfterGenerate{Stash: e.client, onGenerate: func() { sp.set(40 << 30) }}
 
 	e.wantResult(e.once(context.Background()), db.OutcomeCancelledForLowSpace, cycle.ExitTempFail)

@@ -46,9 +46,6 @@ type Runner struct {
 	// Now is the clock the maintenance window is read on; nil means
 	// time.Now. Tests replace it to cross a window's edge.
 	Now func() time.Time
-	// Measure reads a filesystem's free space; nil means fence.Measure.
-	// Tests replace it to cross the floor.
-	Measure func(path string) (fence.Space, error)
 }
 
 // Body is what a command does inside its run: Runner.Once, or a check.
@@ -94,14 +91,8 @@ func (r *Runner) now() time.Time {
 	return time.Now()
 }
 
-// checkFence is the host's fence at now (fence.Fence.Check), measured
-// with r.Measure when a test gives one.
-func (r *Runner) checkFence(f fence.Fence) error {
-	if r.Measure != nil {
-		f.Measure = r.Measure
-	}
-	return f.Check(r.now())
-}
+// checkFence is the host's fence at now (fence.Fence.Check).
+func (r *Runner) checkFence(f fence.Fence) error { return f.Check(r.now()) }
 
 func (r *Runner) observer() Observer {
 	if r.Observer == nil {

@@ -39,11 +39,7 @@ func (f Fence) Check(now time.Time) error {
 	if f.Floor.IsZero() {
 		return nil
 	}
-	measure := f.Measure
-	if measure == nil {
-		measure = Measure
-	}
-	s, err := measure(f.Path)
+	s, err := f.Space()
 	if err != nil {
 		return err
 	}
@@ -51,4 +47,13 @@ func (f Fence) Check(now time.Time) error {
 		return &LowSpaceError{Space: s, Floor: f.Floor}
 	}
 	return nil
+}
+
+// Space measures Path with Measure, or with statfs (the package's
+// Measure) when that is nil.
+func (f Fence) Space() (Space, error) {
+	if f.Measure != nil {
+		return f.Measure(f.Path)
+	}
+	return Measure(f.Path)
 }

@@ -62,7 +62,9 @@ func TestFenceInfo(t *testing.T) {
 			if measure == nil {
 				measure = func(string) (fence.Space, error) { t.Fatal("measured without a floor"); return fence.Space{}, nil }
 			}
-			got := fenceInfo(Options{Now: now, Fence: mustFence(t, tt.window, tt.floor, path), Measure: measure})
+			f := mustFence(t, tt.window, tt.floor, path)
+			f.Measure = measure
+			got := fenceInfo(Options{Now: now, Fence: f})
 			if tt.want == nil {
 				if got != nil {
 					t.Fatalf("fenceInfo = %+v, want nil", got)

@@ -302,11 +302,11 @@ func TestGather_LowSpaceAndTheFence(t *testing.T) {
 	}
 	f := mustFence(t, "01:00-07:00", "50GiB", "/srv/gen")
 	var measured []string
-	opts := Options{Now: time.Now(), JobInterval: time.Hour, Host: "host-a", Alive: func(int) bool { return false }, Fence: f,
-		Measure: func(path string) (fence.Space, error) {
-			measured = append(measured, path)
-			return fence.Space{Path: path, Free: 12 * gib, Total: 1024 * gib}, nil
-		}}
+	f.Measure = func(path string) (fence.Space, error) {
+		measured = append(measured, path)
+		return fence.Space{Path: path, Free: 12 * gib, Total: 1024 * gib}, nil
+	}
+	opts := Options{Now: time.Now(), JobInterval: time.Hour, Host: "host-a", Alive: func(int) bool { return false }, Fence: f}
 
 	st := Gather(ctx, s, nil, opts)
 

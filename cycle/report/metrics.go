@@ -47,7 +47,7 @@ func MeasureFence(f fence.Fence) *fence.Space {
 	if f.Floor.IsZero() {
 		return nil
 	}
-	s, err := fence.Measure(f.Path)
+	s, err := f.Space()
 	if err != nil {
 		return nil
 	}

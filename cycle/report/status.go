@@ -60,8 +60,6 @@ type Options struct {
 	// stood aside for low disk space only while a floor is configured
 	// (removing it is one of the fixes). The zero Fence shows nothing.
 	Fence fence.Fence
-	// Measure measures the free space; nil means fence.Measure.
-	Measure func(path string) (fence.Space, error)
 }
 
 // Status is everything `stashgen status` shows. The JSON field names are
@@ -262,11 +260,7 @@ func fenceInfo(opts Options) *FenceInfo {
 	if !f.Floor.Percent() {
 		fi.MinFreeBytes = ptrTo(f.Floor.Bytes(0))
 	}
-	measure := opts.Measure
-	if measure == nil {
-		measure = fence.Measure
-	}
-	sp, err := measure(f.Path)
+	sp, err := f.Space()
 	if err != nil {
 		fi.Error = err.Error()
 		return fi
