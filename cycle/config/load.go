@@ -14,7 +14,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
-	"github.com/jackc/pgx/v5"
 )
 
 // Environment variables Load reads.
@@ -565,12 +564,7 @@ func (l *loader) finish(errs []*Error) error {
 		secrets = append(secrets, key)
 	}
 	for _, u := range []string{l.cfg.Database.URL, l.envValue(envDatabaseURL)} {
-		if u == "" {
-			continue
-		}
-		if pc, err := pgx.ParseConfig(u); err == nil && pc.Password != "" {
-			secrets = append(secrets, pc.Password)
-		}
+		secrets = append(secrets, dbPasswords(u)...) // the rule Config.Secrets uses
 	}
 	for _, e := range errs {
 		scrub(e, secrets)
