@@ -61,8 +61,13 @@ func entryValue(d *keyDef, c *Config) string {
 
 // Redact removes every secret of the configuration from s: the last line
 // of defence for anything written to stdout.
-func (c *Config) Redact(s string) string {
-	for _, secret := range c.Secrets() {
+func (c *Config) Redact(s string) string { return RedactSecrets(s, c.Secrets()) }
+
+// RedactSecrets replaces each of secrets in s with Redacted, in the order
+// given (Secrets lists them longest first). The log handler uses it with
+// the list it was given once.
+func RedactSecrets(s string, secrets []string) string {
+	for _, secret := range secrets {
 		s = strings.ReplaceAll(s, secret, Redacted)
 	}
 	return s

@@ -9,12 +9,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
-)
 
-// Redacted is what a secret prints as.
-const Redacted = "<redacted>"
+	"github.com/stashgen/stashgen/cycle/config"
+)
 
 // Options say where and how to log.
 type Options struct {
@@ -101,12 +99,7 @@ func (h *redactHandler) attr(a slog.Attr) slog.Attr {
 	return a
 }
 
-func (h *redactHandler) redact(s string) string {
-	for _, sec := range h.secrets {
-		s = strings.ReplaceAll(s, sec, Redacted)
-	}
-	return s
-}
+func (h *redactHandler) redact(s string) string { return config.RedactSecrets(s, h.secrets) }
 
 func (h *redactHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	red := make([]slog.Attr, len(attrs))

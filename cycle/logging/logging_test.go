@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/stashgen/stashgen/cycle/config"
 )
 
 func TestPriority(t *testing.T) {
@@ -31,7 +33,7 @@ func TestNew_RedactsEverywhere(t *testing.T) {
 		log = log.With("url", "http://x/?apikey="+key)
 		log.Warn("dial "+key+" failed", "error", errors.New("password "+pass), slog.Group("g", "v", pass), "n", 3)
 		for _, s := range []string{out.String(), tail.String()} {
-			if strings.Contains(s, key) || strings.Contains(s, pass) || strings.Count(s, Redacted) != 4 {
+			if strings.Contains(s, key) || strings.Contains(s, pass) || strings.Count(s, config.Redacted) != 4 {
 				t.Errorf("%s: not redacted everywhere:\n%s", format, s)
 			}
 		}
