@@ -156,10 +156,7 @@ var (
 // clean makes text from Stash (or whatever answered instead) safe to print:
 // one line of printable ASCII, no key, at most max bytes.
 func clean(s, key string, max int) string {
-	s = secretParam.ReplaceAllString(s, "$1=<redacted>")
-	if key != "" {
-		s = strings.ReplaceAll(s, key, "<redacted>")
-	}
+	s = redactKey(s, key)
 	s = unprintable.ReplaceAllString(s, " ")
 	s = strings.TrimSpace(s)
 	if len(s) > max {
@@ -175,16 +172,21 @@ func clean(s, key string, max int) string {
 // stream URL in a log line carries it as apikey=), no terminal control
 // characters; line breaks and length are kept.
 func scrub(s, key string) string {
-	s = secretParam.ReplaceAllString(s, "$1=<redacted>")
-	if key != "" {
-		s = strings.ReplaceAll(s, key, "<redacted>")
-	}
 	return strings.Map(func(r rune) rune {
 		if r < ' ' && r != '\n' && r != '\t' || r == 0x7f {
 			return -1
 		}
 		return r
-	}, s)
+	}, redactKey(s, key))
+}
+
+// redactKey hides the key, and any key=, password= or token= value, in s.
+func redactKey(s, key string) string {
+	s = secretParam.ReplaceAllString(s, "$1=<redacted>")
+	if key != "" {
+		s = strings.ReplaceAll(s, key, "<redacted>")
+	}
+	return s
 }
 
 // snippet is the start of a body, safe to print and quoted.
