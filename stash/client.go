@@ -205,6 +205,12 @@ func (c *Client) FindJob(ctx context.Context, id string) (Job, error) {
 	if job == nil {
 		return Job{}, fmt.Errorf("find job %s: %w", id, ErrJobNotFound)
 	}
+	if job.Error != nil {
+		// A failed job's error goes to the ledger, the audit row and the
+		// ping: Stash's text may quote a URL that carries the key.
+		e := scrub(*job.Error, c.key)
+		job.Error = &e
+	}
 	return *job, nil
 }
 

@@ -85,6 +85,28 @@ func TestFake_JobQueue(t *testing.T) {
 	checkCalls(t, fake)
 }
 
+// A failed job's error loses the key before it reaches the caller (and
+// from there the ledger, the audit row and the ping).
+func TestFindJob_ErrorLosesTheKey(t *testing.T) {
+	t.Parallel()
+	fake, c := newFake(t)
+	ids := fake.AddScenes(1)
+	launch, err := c.Generate(ctx(t), stash.GenerateInput{Toggles: stash.Toggles{Sprites: stash.Bool(true)}, SceneIDs: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.FailJob(launch.JobID, "fetch http://stash/scene/1/stream?apikey="+fakeKey+" failed: key "+fakeKey)
+	var j stash.Job
+	for j.Error == nil {
+		if j, err = c.FindJob(ctx(t), launch.JobID); err != nil || j.Status.Ended() && j.Error == nil {
+			t.Fatalf("FindJob = %+v, %v; want it failed", j, err)
+		}
+	}
+	if strings.Contains(*j.Error, fakeKey) || !strings.Contains(*j.Error, "apikey=<redacted>") {
+		t.Fatalf("error = %q, want the key redacted", *j.Error)
+	}
+}
+
 func TestFake_FindJob(t *testing.T) {
 	t.Parallel()
 	fake, c := newFake(t, stashtest.WithScenesPerTick(1))
