@@ -209,13 +209,29 @@ func (e *LowSpaceError) Error() string {
 	f, s := e.Floor, e.Space
 	if f.Percent() {
 		return fmt.Sprintf("free space on %s is %s of %s, below min_free_space %s (%s)",
-			s.Path, Bytes(s.Free), Bytes(s.Total), f, formatBytes(f.Bytes(s.Total), binaryUnits, true))
+			s.Path, f.Show(s.Free), f.Show(s.Total), f, f.ShowLimit(f.Bytes(s.Total)))
 	}
-	free := Bytes(s.Free)
+	return fmt.Sprintf("free space on %s is %s, below min_free_space %s", s.Path, f.Show(s.Free), f)
+}
+
+// Show formats a byte count in the floor's kind of unit (GB for a floor
+// written in GB, else GiB), rounded down: free space just under the floor
+// never prints as the floor itself.
+func (f Floor) Show(n uint64) string {
 	if f.decimal {
-		free = DecimalBytes(s.Free)
+		return DecimalBytes(n)
 	}
-	return fmt.Sprintf("free space on %s is %s, below min_free_space %s", s.Path, free, f)
+	return Bytes(n)
+}
+
+// ShowLimit is Show rounded to the nearest tenth, for a limit computed
+// from a percentage ("10% (12.8 GiB)").
+func (f Floor) ShowLimit(n uint64) string {
+	u := binaryUnits
+	if f.decimal {
+		u = decimalUnits
+	}
+	return formatBytes(n, u, true)
 }
 
 // ExitCode is 75: the run stands aside until space is freed.

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -274,51 +273,20 @@ func (st Status) fenceText() string {
 			return fmt.Sprintf("free space%s unknown: %s", on, why)
 		})
 	}
-	size, base := fence.Bytes, uint64(1024)
-	if decimalFloor(f.MinFreeSpace) {
-		size, base = fence.DecimalBytes, 1000
-	}
+	// MinFreeSpace is Floor.String, which ParseFloor reads back: its
+	// units are the floor's own, as in the run's low-space error.
+	fl, _ := fence.ParseFloor(f.MinFreeSpace)
 	floor := f.MinFreeSpace
-	if f.MinFreeBytes != nil && strings.HasSuffix(floor, "%") {
-		floor += " (" + size(nearestTenth(*f.MinFreeBytes, base)) + ")"
+	if f.MinFreeBytes != nil && fl.Percent() {
+		floor += " (" + fl.ShowLimit(*f.MinFreeBytes) + ")"
 	}
 	verdict := "ok"
 	if f.Below {
 		verdict = "BELOW"
 	}
 	return withPath(func(on string) string {
-		return fmt.Sprintf("free space %s%s, floor %s: %s", size(*f.FreeBytes), on, floor, verdict)
+		return fmt.Sprintf("free space %s%s, floor %s: %s", fl.Show(*f.FreeBytes), on, floor, verdict)
 	})
-}
-
-// nearestTenth makes fence.Bytes, which rounds down, round n to the
-// nearest tenth of its unit: a percentage floor then reads as in the run's
-// own low-space error ("10% (12.8 GiB)"), while the free space keeps
-// rounding down and never shows as the floor when it is just below.
-func nearestTenth(n, base uint64) uint64 {
-	if n < base {
-		return n
-	}
-	unit := base
-	for n/unit >= base && unit <= math.MaxUint64/base {
-		unit *= base
-	}
-	if half := unit / 20; n <= math.MaxUint64-half {
-		return n + half
-	}
-	return n
-}
-
-// decimalFloor reports whether a floor is written in powers of 1000
-// ("500MB"): the free space is then shown in the same kind of unit, as the
-// run's own low-space error does.
-func decimalFloor(floor string) bool {
-	for _, u := range []string{"kB", "MB", "GB", "TB"} {
-		if strings.HasSuffix(floor, u) {
-			return true
-		}
-	}
-	return false
 }
 
 // clock is t's time of day in st.Now's zone, the zone the window is read
