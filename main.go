@@ -326,15 +326,15 @@ type statusCmd struct {
 
 func (c *statusCmd) Run(ctx context.Context, e *env, cfg *config.Config, _ *slog.Logger) error {
 	host, _ := os.Hostname()
-	store, err := openStore(ctx, cfg)
-	if err == nil {
+	store, openErr := openStore(ctx, cfg)
+	if openErr == nil {
 		defer store.Close()
 	}
 	var sc report.Stash
 	if client, err := newStash(cfg); err == nil {
 		sc = client
 	}
-	st := report.GatherStatus(ctx, store, err, sc, report.Options{Now: time.Now(), JobInterval: cfg.JobInterval(),
+	st := report.GatherStatus(ctx, store, openErr, sc, report.Options{Now: time.Now(), JobInterval: cfg.JobInterval(),
 		Host: host, ReverifyAfter: cfg.Check.Reverify(), Fence: cfg.Generate.Fence, Toggles: cfg.Generate.Toggles})
 	if err := e.show(cfg, func(w io.Writer) error { return report.Write(w, st, c.JSON) }); err != nil {
 		return err

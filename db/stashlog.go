@@ -149,7 +149,6 @@ func (s *Store) FailingScenes(ctx context.Context, limit int) ([]FailingScene, e
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (FailingScene, error) {
 		var f FailingScene
-		f.Error.Level = "Error"
 		return f, row.Scan(&f.ID, &f.Attempts, &f.Quarantined, &f.Error.At, &f.Error.Message)
 	})
 	return out, s.wrap("list failing scenes", err)
