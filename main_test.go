@@ -1741,8 +1741,11 @@ func TestE2E_ListeningYieldsToAScanAtOnce(t *testing.T) {
 	o := e.finish(<-done, stdout, stderr)
 
 	e.want(o, 75)
-	if reaction > 2*time.Second {
-		t.Fatalf("stopJob came %s after the scan was queued, want under 2 s", reaction)
+	// Woken by the event, not by the next poll 30 s away: half the poll
+	// interval leaves a loaded machine room (the speed itself is measured
+	// by BenchmarkScanReaction/listening, about 11 ms).
+	if reaction > 15*time.Second {
+		t.Fatalf("stopJob came %s after the scan was queued: it waited for a poll", reaction)
 	}
 	if took := time.Since(began); took >= 30*time.Second {
 		t.Fatalf("the run took %s: it waited for the next poll", took)
@@ -1770,8 +1773,8 @@ func TestE2E_ListeningHonoursALedgerScanAtOnce(t *testing.T) {
 	o := e.finish(<-done, stdout, stderr)
 
 	e.want(o, 75)
-	if reaction > 2*time.Second {
-		t.Fatalf("stopJob came %s after the ledger scan row, want under 2 s", reaction)
+	if reaction > 15*time.Second { // woken by NOTIFY, not the poll 30 s away
+		t.Fatalf("stopJob came %s after the ledger scan row: it waited for a poll", reaction)
 	}
 	if r := e.query(`SELECT reason FROM stashgen.job_actions WHERE action = 'CANCELLED'`); !strings.Contains(r, "ledger job") {
 		t.Fatalf("cancel reason = %q", r)

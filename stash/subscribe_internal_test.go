@@ -267,13 +267,17 @@ func TestSubscribe_KeepAlives(t *testing.T) {
 	})
 	t.Run("ka keeps it open", func(t *testing.T) {
 		t.Parallel()
-		stop := make(chan struct{})
+		// Generous margins: a loaded machine running -race can stall a
+		// goroutine for half a second.
+		const idle = time.Second
+		stop, spanned := make(chan struct{}), make(chan struct{})
 		c := newTestClient(t, wsStub(t, ProtoGraphQLWS, func(p *wsPeer) {
 			if !p.ackAndConfirm(ProtoGraphQLWS) {
 				return
 			}
 			tick := time.NewTicker(10 * time.Millisecond)
 			defer tick.Stop()
+			first, told := time.Now(), false
 			for {
 				select {
 				case <-stop:
@@ -284,12 +288,16 @@ func TestSubscribe_KeepAlives(t *testing.T) {
 					if !p.send(`{"type":"ka"}`) {
 						return
 					}
+					// The stub says when its ka alone have spanned three
+					// idle periods.
+					if !told && time.Since(first) > 3*idle {
+						close(spanned)
+						told = true
+					}
 				}
 			}
 		}))
-		// Generous margins: a loaded machine running -race can stall a
-		// goroutine for half a second.
-		sub, err := c.Subscribe(t.Context(), SubscribeOptions{Protocol: ProtoGraphQLWS, Idle: time.Second})
+		sub, err := c.Subscribe(t.Context(), SubscribeOptions{Protocol: ProtoGraphQLWS, Idle: idle})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -297,7 +305,7 @@ func TestSubscribe_KeepAlives(t *testing.T) {
 		select {
 		case <-sub.Done():
 			t.Fatalf("ended: %v", sub.Err())
-		case <-time.After(3 * time.Second): // three idle periods of ka only
+		case <-spanned:
 		}
 		close(stop)
 		if e := <-sub.Logs(); e.Message != "done" {

@@ -125,9 +125,11 @@ func TestLoad_FenceErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e, _ := loadError(t, tt.file, tt.key, tt.line, tt.msg, tt.hint)
-			if e.ExitCode() != 78 {
-				t.Errorf("ExitCode() = %d, want 78", e.ExitCode())
+			_, err := loadError(t, tt.file, tt.key, tt.line, tt.msg, tt.hint)
+			// What main sees: the joined error Load returns exits 78.
+			var coder interface{ ExitCode() int }
+			if !errors.As(err, &coder) || coder.ExitCode() != 78 {
+				t.Errorf("Load's error %v does not exit 78", err)
 			}
 		})
 	}

@@ -6,10 +6,13 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/stashgen/stashgen/db"
 )
@@ -595,5 +598,38 @@ func TestHuman(t *testing.T) {
 		if got := human(d); got != want {
 			t.Errorf("human(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// finishedOutcomes, which the verdict, the metrics and the tests above
+// walk, is exactly what the database accepts for a finished run: an
+// outcome added to the CHECK but not here would escape them all.
+func TestOutcomes_AreTheDatabases(t *testing.T) {
+	t.Parallel()
+	_, url := openStoreAt(t, true)
+	conn, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	var def string
+	if err := conn.QueryRow(t.Context(), `SELECT pg_get_constraintdef(oid) FROM pg_constraint
+		WHERE conname = 'runs_outcome_check' AND conrelid = 'stashgen.runs'::regclass`).Scan(&def); err != nil {
+		t.Fatal(err)
+	}
+	var accepted []string
+	for _, m := range regexp.MustCompile(`'([a-z_]+)'`).FindAllStringSubmatch(def, -1) {
+		if m[1] != string(db.OutcomeRunning) {
+			accepted = append(accepted, m[1])
+		}
+	}
+	var ours []string
+	for _, o := range finishedOutcomes {
+		ours = append(ours, string(o))
+	}
+	slices.Sort(accepted)
+	slices.Sort(ours)
+	if !slices.Equal(accepted, ours) {
+		t.Fatalf("finishedOutcomes %v, the database's %v", ours, accepted)
 	}
 }
