@@ -108,7 +108,7 @@ func (p *pass) queueWaiting(ctx context.Context) error {
 		j := jobs[0]
 		p.log.Info("another stash job is queued; not launching more batches", KeyStashJobID, j.ID, "description", j.Description, "status", j.Status)
 		return &stop{outcome: db.OutcomeSkippedBusy, code: ExitTempFail,
-			err: fmt.Errorf("busy: stash job %s (%s, %s)", j.ID, j.Description, j.Status)}
+			err: errors.New("busy: " + activity{stash: jobs[:1]}.reasons()[0])}
 	}
 	return nil
 }

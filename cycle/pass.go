@@ -24,7 +24,6 @@ type pass struct {
 	// fromStash are Stash's generate defaults when the busy check read
 	// them with the queue.
 	toggles   stash.Toggles
-	resolved  bool
 	fromStash *stash.Toggles
 	// cursors are the sync_state rows, read once.
 	cursors map[string]string
@@ -120,7 +119,7 @@ func (p *pass) followedJob(stashID string, complete int) {
 // wanted resolves the effective toggles once per run (asking Stash only
 // when the config leaves a key out) and logs them.
 func (p *pass) wanted(ctx context.Context) (stash.Toggles, error) {
-	if p.resolved {
+	if p.toggles.Complete() { // resolved already: ResolveToggles sets every toggle
 		return p.toggles, nil
 	}
 	cfg := p.set.Toggles
@@ -145,7 +144,7 @@ func (p *pass) wanted(ctx context.Context) (stash.Toggles, error) {
 	if t.WebpWithoutPreview() {
 		p.log.Warn("image_previews is on but previews is off: Stash builds the webp only together with the video preview, so none will be made")
 	}
-	p.toggles, p.resolved = t, true
+	p.toggles = t
 	return t, nil
 }
 
