@@ -108,6 +108,13 @@ func (e *e2e) command(args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) 
 	return cmd, &stdout, &stderr
 }
 
+// schemaExists says whether stashgen's schema was created: a dry run or a
+// usage error must not.
+func (e *e2e) schemaExists() bool {
+	e.t.Helper()
+	return e.query(`SELECT count(*)::text FROM information_schema.schemata WHERE schema_name = 'stashgen'`) != "0"
+}
+
 func (e *e2e) run(args ...string) outcome {
 	e.t.Helper()
 	cmd, stdout, stderr := e.command(args...)
@@ -484,7 +491,7 @@ func TestE2E_DryRunWritesNothing(t *testing.T) {
 	if len(e.fake.Mutations()) != 0 {
 		t.Fatalf("mutations: %v", e.fake.Mutations())
 	}
-	if got := e.query(`SELECT count(*)::text FROM information_schema.schemata WHERE schema_name = 'stashgen'`); got != "0" {
+	if e.schemaExists() {
 		t.Fatal("the dry run created the schema")
 	}
 	if _, err := os.Stat(e.lock); !errors.Is(err, os.ErrNotExist) {
@@ -1441,7 +1448,7 @@ func TestE2E_CheckDryRunWritesNothing(t *testing.T) {
 	if len(e.fake.Mutations()) != 0 {
 		t.Fatal("a mutation was sent")
 	}
-	if got := e.query(`SELECT count(*)::text FROM information_schema.schemata WHERE schema_name = 'stashgen'`); got != "0" {
+	if e.schemaExists() {
 		t.Fatal("the dry run created the schema")
 	}
 }
@@ -2462,7 +2469,7 @@ func TestE2E_JSONWithoutDryRunIsAUsageError(t *testing.T) {
 			if len(e.fake.Calls()) != 0 || len(e.fake.FileRequests()) != 0 {
 				t.Fatal("a usage error still spoke to Stash")
 			}
-			if got := e.query(`SELECT count(*)::text FROM information_schema.schemata WHERE schema_name = 'stashgen'`); got != "0" {
+			if e.schemaExists() {
 				t.Fatal("a usage error created the schema")
 			}
 		})

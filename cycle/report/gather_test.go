@@ -224,28 +224,7 @@ func TestGather_CheckAges(t *testing.T) {
 	ctx := t.Context()
 	s, url := openStoreAt(t, true)
 	seed(t, s)
-	rows := make([]db.SceneRow, 10)
-	for i := range rows {
-		rows[i] = db.SceneRow{ID: int64(i + 1), UpdatedAt: time.Now()}
-	}
-	if err := s.UpsertScenes(ctx, rows); err != nil {
-		t.Fatal(err)
-	}
-	vs := make([]db.Verdict, 8)
-	for i := range vs {
-		vs[i] = db.Verdict{SceneID: int64(i + 1), Complete: true}
-	}
-	if err := s.RecordVerdicts(ctx, vs, []string{"preview"}); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `UPDATE stashgen.scenes SET checked_at = now() - interval '9 days' WHERE stash_id <= 3`); err != nil {
-		t.Fatal(err)
-	}
+	checkedScenes(t, s, url, 10, 8, 3, "9 days")
 	opts := Options{Now: time.Now(), JobInterval: time.Hour, Host: "host-a", ReverifyAfter: 7 * 24 * time.Hour}
 
 	st := Gather(ctx, s, nil, opts)
@@ -376,29 +355,8 @@ func TestGather_NextCheckCost(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	s, url := openStoreAt(t, true)
-	rows := make([]db.SceneRow, 12)
-	for i := range rows {
-		rows[i] = db.SceneRow{ID: int64(i + 1), UpdatedAt: time.Now()}
-	}
-	if err := s.UpsertScenes(ctx, rows); err != nil {
-		t.Fatal(err)
-	}
 	// 10 checked and generated, 8 of them long ago; 2 new.
-	var vs []db.Verdict
-	for i := int64(1); i <= 10; i++ {
-		vs = append(vs, db.Verdict{SceneID: i, Complete: true})
-	}
-	if err := s.RecordVerdicts(ctx, vs, []string{"preview"}); err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `UPDATE stashgen.scenes SET checked_at = now() - interval '10 days' WHERE stash_id <= 8`); err != nil {
-		t.Fatal(err)
-	}
+	checkedScenes(t, s, url, 12, 10, 8, "10 days")
 	queue := func(context.Context) ([]stash.Job, error) { return nil, nil }
 	opts := Options{Now: time.Now(), JobInterval: time.Hour, ReverifyAfter: 4 * time.Hour}
 	tests := []struct {
@@ -427,5 +385,34 @@ func TestGather_NextCheckCost(t *testing.T) {
 				t.Fatalf("status lacks %q:\n%s", want, b.String())
 			}
 		})
+	}
+}
+
+// checkedScenes stores scenes 1..n, records the first checked of them as
+// verified complete, and makes the first old of those checks age old.
+func checkedScenes(t *testing.T, s *db.Store, url string, n, checked, old int, age string) {
+	t.Helper()
+	ctx := t.Context()
+	rows := make([]db.SceneRow, n)
+	for i := range rows {
+		rows[i] = db.SceneRow{ID: int64(i + 1), UpdatedAt: time.Now()}
+	}
+	if err := s.UpsertScenes(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	vs := make([]db.Verdict, checked)
+	for i := range vs {
+		vs[i] = db.Verdict{SceneID: int64(i + 1), Complete: true}
+	}
+	if err := s.RecordVerdicts(ctx, vs, []string{"preview"}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `UPDATE stashgen.scenes SET checked_at = now() - $1::interval WHERE stash_id <= $2`, age, old); err != nil {
+		t.Fatal(err)
 	}
 }
